@@ -1,0 +1,164 @@
+/**
+ * Host configuration: defaults in one object, overridden by an optional JSON config file
+ * (`CTX_CONFIG=path`) and then by environment variables. Everything is validated at start; an
+ * unknown key or a bad value stops the host with a message naming the setting.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { HostError } from './errors.ts';
+
+/** The validated host configuration. */
+export interface HostConfig {
+  /** TCP port; 0 picks a free one (tests). */
+  port: number;
+  /** Interface to listen on. */
+  host: string;
+  /** Where the registry, the tenant environments and the master key file live. */
+  dataDir: string;
+  /** Master key (64 hex chars or base64 of 32 bytes); else `<dataDir>/master.key` is used or made. */
+  masterKey: string | undefined;
+  /** Operator key; else one is generated on first start, printed once, stored hashed. */
+  operatorKey: string | undefined;
+  /** Default model provider for tenants that do not choose one. */
+  modelProvider: 'local' | 'openai';
+  /** Base URL of an OpenAI-compatible server, e.g. http://127.0.0.1:8000/v1. */
+  modelUrl: string | undefined;
+  /** Model name sent to that server. */
+  modelName: string;
+  /** Bearer key for that server. */
+  modelApiKey: string | undefined;
+  /** Time a model has to finish one answer, in milliseconds. */
+  modelTimeoutMs: number;
+  /** Create the demo tenant and its documents on first start. */
+  demo: boolean;
+  /** pino log level. */
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Every default, with its unit in the comment. */
+export const CONFIG_DEFAULTS: HostConfig = {
+  port: 8787,
+  host: '127.0.0.1',
+  dataDir: './data',
+  masterKey: undefined,
+  operatorKey: undefined,
+  modelProvider: 'local',
+  modelUrl: undefined,
+  modelName: 'default',
+  modelApiKey: undefined,
+  modelTimeoutMs: 30_000, // 30 s for a whole answer
+  demo: true,
+  logLevel: 'info',
+};
+
+/** Environment variable → setting. */
+const ENV_NAMES: Record<string, keyof HostConfig> = {
+  PORT: 'port',
+  HOST: 'host',
+  DATA_DIR: 'dataDir',
+  CTX_MASTER_KEY: 'masterKey',
+  CTX_OPERATOR_KEY: 'operatorKey',
+  MODEL_PROVIDER: 'modelProvider',
+  MODEL_URL: 'modelUrl',
+  MODEL_NAME: 'modelName',
+  MODEL_API_KEY: 'modelApiKey',
+  MODEL_TIMEOUT_MS: 'modelTimeoutMs',
+  CTX_DEMO: 'demo',
+  LOG_LEVEL: 'logLevel',
+};
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/**
+ * Builds the configuration from defaults, a config file and the environment.
+ * @throws {HostError} CONFIG_INVALID naming the setting, its source and the allowed values.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Partial<HostConfig> = {}): HostConfig {
+  const raw: Record<string, unknown> = { ...CONFIG_DEFAULTS };
+  const sources: Record<string, string> = {};
+  const file = env['CTX_CONFIG'];
+  if (file !== undefined && file !== '') {
+    for (const [key, value] of Object.entries(readConfigFile(file))) {
+      raw[key] = value;
+      sources[key] = `${file}: ${key}`;
+    }
+  }
+  for (const [name, key] of Object.entries(ENV_NAMES)) {
+    const value = env[name];
+    if (value !== undefined && value !== '') {
+      raw[key] = value;
+      sources[key] = name;
+    }
+  }
+  Object.assign(raw, overrides);
+  return validateConfig(raw, (key) => sources[key] ?? key);
+}
+
+function readConfigFile(file: string): Record<string, unknown> {
+  const path = resolve(file);
+  if (!existsSync(path)) throw new HostError('CONFIG_INVALID', `CTX_CONFIG: no file at ${path}`);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new HostError('CONFIG_INVALID', `CTX_CONFIG: ${path} is not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new HostError('CONFIG_INVALID', `CTX_CONFIG: ${path} must hold a JSON object`);
+  }
+  for (const key of Object.keys(parsed)) {
+    if (!(key in CONFIG_DEFAULTS)) {
+      throw new HostError('CONFIG_INVALID', `CTX_CONFIG: unknown setting ${JSON.stringify(key)}; known: ${Object.keys(CONFIG_DEFAULTS).join(', ')}`);
+    }
+  }
+  return parsed as Record<string, unknown>;
+}
+
+function validateConfig(raw: Record<string, unknown>, source: (key: string) => string): HostConfig {
+  const fail = (key: string, message: string): never => {
+    throw new HostError('CONFIG_INVALID', `${source(key)}: ${message}`);
+  };
+  const integer = (key: string, min: number, max: number): number => {
+    const value = typeof raw[key] === 'string' ? Number(raw[key]) : raw[key];
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+      fail(key, `must be an integer in ${min}..${max}, got ${JSON.stringify(raw[key])}`);
+    }
+    return value as number;
+  };
+  const text = (key: string): string | undefined => {
+    const value = raw[key];
+    if (value === undefined) return undefined;
+    if (typeof value !== 'string' || value.length === 0) fail(key, `must be a non-empty string`);
+    return value as string;
+  };
+  const oneOf = <T extends string>(key: string, allowed: readonly T[]): T => {
+    const value = raw[key];
+    if (typeof value !== 'string' || !allowed.includes(value as T)) fail(key, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+    return value as T;
+  };
+  const flag = (key: string): boolean => {
+    const value = raw[key];
+    if (typeof value === 'boolean') return value;
+    if (value === 'true' || value === '1') return true;
+    if (value === 'false' || value === '0') return false;
+    return fail(key, `must be true or false, got ${JSON.stringify(value)}`);
+  };
+  const config: HostConfig = {
+    port: integer('port', 0, 65535),
+    host: text('host') ?? CONFIG_DEFAULTS.host,
+    dataDir: text('dataDir') ?? CONFIG_DEFAULTS.dataDir,
+    masterKey: text('masterKey'),
+    operatorKey: text('operatorKey'),
+    modelProvider: oneOf('modelProvider', ['local', 'openai'] as const),
+    modelUrl: text('modelUrl'),
+    modelName: text('modelName') ?? CONFIG_DEFAULTS.modelName,
+    modelApiKey: text('modelApiKey'),
+    modelTimeoutMs: integer('modelTimeoutMs', 100, 600_000),
+    demo: flag('demo'),
+    logLevel: oneOf('logLevel', LOG_LEVELS),
+  };
+  if (config.modelUrl !== undefined && !/^https?:\/\//.test(config.modelUrl)) fail('modelUrl', `must be an http(s) URL, got ${JSON.stringify(config.modelUrl)}`);
+  if (config.modelProvider === 'openai' && config.modelUrl === undefined) fail('modelProvider', 'openai needs MODEL_URL');
+  if (config.operatorKey !== undefined && config.operatorKey.length < 16) fail('operatorKey', 'must be at least 16 characters');
+  return config;
+}

@@ -1,0 +1,107 @@
+/**
+ * The one error catalog. Every error a user, a tenant or a plugin can cause is a {@link HostError}
+ * with a stable, area-prefixed code from {@link ERROR_CATALOG}; each code knows its HTTP status and,
+ * where a WebSocket must close because of it, its close code. Unknown errors never reach the wire
+ * with their message: they become `INTERNAL` and a log line (see {@link toWireError}).
+ */
+
+/** How one error code shows on the wire. */
+export interface ErrorSpec {
+  /** HTTP status for the HTTP API. */
+  readonly http: number;
+  /** WebSocket close code when the error breaks a hard limit; `null` = an `error` frame only. */
+  readonly close: 1008 | 1009 | 1011 | null;
+  /** One sentence for the README's error table. */
+  readonly doc: string;
+}
+
+/** Every error code the host can emit, grouped by area. */
+export const ERROR_CATALOG = {
+  AUTH_MISSING_KEY: { http: 401, close: null, doc: 'No API key or ticket was presented.' },
+  AUTH_INVALID_KEY: { http: 401, close: null, doc: 'The API key or ticket is unknown, revoked or expired.' },
+  AUTH_FORBIDDEN: { http: 403, close: null, doc: 'The key is valid but may not do this (for example a tenant key on an operator route).' },
+  CONFIG_INVALID: { http: 400, close: null, doc: 'A setting is unknown or out of range; the message names it.' },
+  TENANT_NOT_FOUND: { http: 404, close: null, doc: 'No tenant has that id.' },
+  TENANT_SESSION_LIMIT: { http: 429, close: 1008, doc: 'The tenant already has its maximum number of live sessions.' },
+  TENANT_INVALID: { http: 400, close: null, doc: 'A tenant name or id is malformed.' },
+  STORAGE_MASTER_KEY: { http: 500, close: null, doc: 'The master key is missing, malformed or does not unwrap a tenant key.' },
+  STORAGE_ENV_LIMIT: { http: 503, close: 1011, doc: 'Every open tenant environment is in use; try again shortly.' },
+  STORAGE_QUOTA: { http: 413, close: null, doc: 'The write would exceed a storage quota.' },
+  STORAGE_FAILED: { http: 500, close: null, doc: 'The storage engine refused an operation.' },
+  DOCUMENT_INVALID: { http: 400, close: null, doc: 'A document in the request body is malformed; nothing was stored.' },
+  DOCUMENT_NOT_FOUND: { http: 404, close: null, doc: 'No document has that id in this tenant.' },
+  HTTP_BODY_TOO_LARGE: { http: 413, close: null, doc: 'The request body is larger than its limit.' },
+  HTTP_BODY_INVALID: { http: 400, close: null, doc: 'The request body is not valid JSON of the expected shape.' },
+  HTTP_NOT_FOUND: { http: 404, close: null, doc: 'No route has that method and path.' },
+  HTTP_UNSUPPORTED_MEDIA: { http: 415, close: null, doc: 'The request body has the wrong content type.' },
+  PROTOCOL_FRAME_TOO_LARGE: { http: 413, close: 1009, doc: 'A WebSocket frame is larger than the frame limit; the connection closes.' },
+  PROTOCOL_BAD_ENCODING: { http: 400, close: null, doc: 'A frame is not valid msgpack (binary) or JSON (text).' },
+  PROTOCOL_BAD_FRAME: { http: 400, close: null, doc: 'A frame is not an object of a known type with the right fields.' },
+  PROTOCOL_UNKNOWN_TYPE: { http: 400, close: null, doc: 'A frame has a type the host does not know.' },
+  PROTOCOL_TOO_MANY_IN_FLIGHT: { http: 429, close: null, doc: 'The session already has its maximum number of asks in flight.' },
+  PROTOCOL_DUPLICATE_ID: { http: 400, close: null, doc: 'An ask reuses the id of an ask still in flight.' },
+  PROTOCOL_RATE_LIMIT: { http: 429, close: 1008, doc: 'Too many frames too fast; the connection closes.' },
+  PLUGIN_FAILED: { http: 500, close: null, doc: 'A plugin call trapped or returned an error; the instance is replaced.' },
+  PLUGIN_BAD_OUTPUT: { http: 500, close: null, doc: 'A plugin returned output that does not decode as its slot requires.' },
+  PLUGIN_OUTPUT_LIMIT: { http: 500, close: null, doc: 'A plugin call returned more bytes than the output limit.' },
+  PLUGIN_HOST_CALL_LIMIT: { http: 500, close: null, doc: 'A plugin call made more host-function calls than allowed.' },
+  PLUGIN_LOAD_FAILED: { http: 500, close: null, doc: 'A plugin module could not be instantiated.' },
+  PLUGIN_BUSY: { http: 503, close: null, doc: 'The session plugin queue is full.' },
+  MODEL_FAILED: { http: 502, close: null, doc: 'The model provider returned an error or an unreadable stream.' },
+  MODEL_TIMEOUT: { http: 504, close: null, doc: 'The model provider did not answer within its time limit.' },
+  LEAK_BLOCKED: { http: 500, close: null, doc: 'The guard found material in the context that was not resolved for this tenant; nothing was sent.' },
+  INTERNAL: { http: 500, close: null, doc: 'An unexpected error; the host logged it.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+/** A stable error code from the catalog. */
+export type ErrorCode = keyof typeof ERROR_CATALOG;
+
+/**
+ * An error the host reports to a caller. `message` is safe to send on the wire: it names what was
+ * wrong (the parameter, the observed and the allowed value) and never holds tenant data.
+ */
+export class HostError extends Error {
+  /** The stable code, e.g. `PROTOCOL_BAD_FRAME`. */
+  readonly code: ErrorCode;
+  /** Extra, wire-safe detail (for example which setting or which document index). */
+  readonly detail: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(code: ErrorCode, message: string, detail?: Record<string, unknown>) {
+    super(message);
+    this.name = 'HostError';
+    this.code = code;
+    this.detail = detail;
+  }
+
+  /** The HTTP status this error maps to. */
+  get httpStatus(): number {
+    return ERROR_CATALOG[this.code].http;
+  }
+
+  /** The WebSocket close code this error forces, or `null` when the connection stays up. */
+  get closeCode(): 1008 | 1009 | 1011 | null {
+    return ERROR_CATALOG[this.code].close;
+  }
+}
+
+/** The shape of an error on the wire (HTTP body and WebSocket `error` frame alike). */
+export interface WireError {
+  code: ErrorCode;
+  message: string;
+  detail?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * Maps any thrown value to what may be sent to a client. Known errors carry their own wire form;
+ * anything else becomes `INTERNAL` and is passed to `onUnknown` so it can be logged.
+ */
+export function toWireError(error: unknown, onUnknown?: (error: unknown) => void): { wire: WireError; error: HostError } {
+  if (error instanceof HostError) {
+    const wire: WireError = { code: error.code, message: error.message };
+    if (error.detail !== undefined) wire.detail = error.detail;
+    return { wire, error };
+  }
+  onUnknown?.(error);
+  const internal = new HostError('INTERNAL', 'internal error; the host logged it');
+  return { wire: { code: 'INTERNAL', message: internal.message }, error: internal };
+}

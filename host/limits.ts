@@ -1,0 +1,90 @@
+/**
+ * Every limit the host enforces, in one place. Each is named `<thing><Unit>Max` (or `Min`) and says
+ * why it exists. Each is tested on both sides: at the limit passes, one over fails with its code.
+ * Operators may lower (never raise past a hard ceiling) some of them through config; see config.ts.
+ */
+export const LIMITS = {
+  /** A WebSocket frame larger than this closes the connection (1009): it bounds per-frame memory. */
+  frameBytesMax: 64 * 1024,
+  /** Question text per ask: bounds embedding and retrieval work per ask. */
+  askTextCharsMax: 4_000,
+  /** Ask ids are echoed in every frame of the answer; keep them short. */
+  askIdCharsMax: 128,
+  /** Feedback comments are stored per tenant; bound what one frame can add. */
+  feedbackCommentCharsMax: 2_000,
+  /** Asks in flight per session: a client cannot queue unbounded work on one sandbox. */
+  asksInFlightPerSessionMax: 4,
+  /** Frames per session per 10 s window before the connection closes (1008): cheap flood defence. */
+  framesPerWindowMax: 200,
+  /** The window for framesPerWindowMax, in milliseconds. */
+  frameWindowMsMax: 10_000,
+  /** Turns of history kept per session and handed to plugins: bounds context assembly work. */
+  historyTurnsMax: 8,
+  /** Live WebSocket sessions per tenant: one tenant cannot exhaust the host's sessions. */
+  sessionsPerTenantMax: 10_000,
+  /** Tenant LMDB environments open at once; idle ones are closed first (file handles, mappings). */
+  openEnvironmentsMax: 256,
+  /** HTTP JSON body size: bounds parse memory for one request. */
+  httpBodyBytesMax: 8 * 1024 * 1024,
+  /** Documents per POST /v1/documents: a batch is one transaction and must stay bounded. */
+  documentsPerRequestMax: 1_000,
+  /** Characters per document: bounds chunking work and a single write. */
+  documentCharsMax: 1_000_000,
+  /** Document ids are keys in LMDB (max key 1978 bytes) and appear in chunk ids. */
+  documentIdCharsMax: 200,
+  /** Titles are shown to end users and stored with every chunk. */
+  documentTitleCharsMax: 500,
+  /** Metadata entries per document: metadata filters compare each one. */
+  metadataEntriesMax: 32,
+  /** Characters per metadata key or value. */
+  metadataValueCharsMax: 256,
+  /** Chunks per tenant index: keeps brute-force vector search within its latency target. */
+  chunksPerTenantMax: 200_000,
+  /** Results a plugin may ask index_search for in one call. */
+  searchHitsMax: 100,
+  /** Chunks the retrieval plugin may return for one ask. */
+  retrievedChunksMax: 32,
+  /** Messages the prompt plugin may assemble for one ask. */
+  promptMessagesMax: 64,
+  /** Bytes of one plugin call's output: a plugin cannot make the host buffer unbounded data. */
+  pluginOutputBytesMax: 1024 * 1024,
+  /** Host-function calls per plugin call: bounds the work one plugin call can make the host do. */
+  hostCallsPerPluginCallMax: 256,
+  /** Bytes of one host-function argument read from plugin memory. */
+  hostCallInputBytesMax: 256 * 1024,
+  /** Bytes of a kv key (after namespacing by plugin slot). */
+  kvKeyBytesMax: 256,
+  /** Bytes of one kv value. */
+  kvValueBytesMax: 64 * 1024,
+  /** Total kv bytes per tenant and plugin slot. */
+  kvBytesPerSlotMax: 16 * 1024 * 1024,
+  /** Characters of one lexical term; longer words are cut: bounds BM25 dictionary memory per term. */
+  tokenCharsMax: 64,
+  /** Smallest chunk size a chunker may be asked for: tinier chunks lose context and multiply rows. */
+  chunkTargetCharsMin: 100,
+  /** Largest chunk size: a chunk is embedded whole and pasted into model context. */
+  chunkTargetCharsMax: 8_000,
+  /** Characters of text one embed call may embed. */
+  embedTextCharsMax: 16_000,
+  /** Log lines per plugin call: plugin logging cannot flood the host log. */
+  pluginLogLinesPerCallMax: 32,
+  /** Pages (64 KiB) Extism may allocate host-side for one plugin: 16 MiB. */
+  extismHostPagesMax: 256,
+  /** Model answer characters: a runaway provider stream is cut here. */
+  answerCharsMax: 32_000,
+  /** Wall-clock time a model provider has to finish an answer. */
+  modelTimeoutMsMax: 60_000,
+  /** Lifetime of a browser chat ticket. */
+  ticketTtlMsMax: 60_000,
+  /** Tickets outstanding at once host-wide; unredeemed tickets expire. */
+  ticketsOutstandingMax: 100_000,
+  /** Tenants per host registry. */
+  tenantsMax: 100_000,
+  /** Tenant names. */
+  tenantNameCharsMax: 100,
+  /** System prompts are part of every ask's context. */
+  systemPromptCharsMax: 8_000,
+} as const;
+
+/** The names of all limits. */
+export type LimitName = keyof typeof LIMITS;

@@ -1,0 +1,129 @@
+/**
+ * The leak guard (DESIGN.md invariant 4). Before anything reaches a model it checks that the
+ * context holds only material the host resolved for this tenant during this ask: every chunk
+ * reference must name a chunk this ask resolved from the tenant's own index, and no text anywhere in
+ * the context may hold another tenant's canary token. The answer stream is scanned the same way,
+ * holding back a canary's length of text so a canary split across tokens is still caught before
+ * any part of it is sent.
+ */
+import { HostError } from '../errors.ts';
+import { CANARY_PATTERN } from '../storage/registry.ts';
+
+/** Looks up which tenant owns a canary token (the registry's map). */
+export type CanaryOwner = (token: string) => string | undefined;
+
+/** Length of every canary token: `ctxcanary-` + 24 hex characters. */
+export const CANARY_CHARS = 34;
+
+/**
+ * Throws when `text` holds a canary that belongs to a tenant other than `tenantId`.
+ * Cost: one regular-expression pass over the text plus one lookup per canary-shaped match,
+ * independent of how many tenants exist.
+ * @throws {HostError} LEAK_BLOCKED naming where the foreign canary was found (never the canary).
+ */
+export function assertNoForeignCanary(text: string, tenantId: string, owner: CanaryOwner, where: string): void {
+  if (!text.includes('ctxcanary-')) return;
+  for (const match of text.matchAll(CANARY_PATTERN)) {
+    const found = owner(match[0]);
+    if (found !== tenantId) {
+      throw new HostError('LEAK_BLOCKED', `the ${where} holds a canary that is not this tenant's; nothing was sent`);
+    }
+  }
+}
+
+/** One chunk resolved for this ask, with its provenance. */
+export interface ResolvedChunk {
+  chunkId: string;
+  docId: string;
+  title: string;
+  text: string;
+  score: number;
+}
+
+/** A message part as the prompt plugin returns it. */
+export interface MessagePart {
+  kind: 'text' | 'chunk';
+  value: string;
+}
+
+/** A message as the prompt plugin returns it. */
+export interface AssembledMessage {
+  role: 'system' | 'user' | 'assistant';
+  parts: MessagePart[];
+}
+
+/** A message ready for the model: chunk references replaced by the chunk text. */
+export interface ContextMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/**
+ * Resolves chunk references against the chunks this ask resolved for this tenant, and scans the
+ * result for foreign canaries.
+ * @returns the messages for the model and the chunks actually used, in first-use order.
+ * @throws {HostError} LEAK_BLOCKED when a reference names a chunk not resolved for this ask, or a
+ *   foreign canary appears anywhere in the context.
+ */
+export function guardContext(
+  messages: AssembledMessage[],
+  resolved: ReadonlyMap<string, ResolvedChunk>,
+  tenant: { id: string; owner: CanaryOwner },
+): { messages: ContextMessage[]; used: ResolvedChunk[] } {
+  const used = new Map<string, ResolvedChunk>();
+  const out = messages.map((message, index) => {
+    let content = '';
+    for (const part of message.parts) {
+      if (part.kind === 'text') {
+        content += part.value;
+        continue;
+      }
+      const chunk = resolved.get(part.value);
+      if (chunk === undefined) {
+        throw new HostError('LEAK_BLOCKED', `message ${index} references a chunk that was not resolved for this ask; nothing was sent`);
+      }
+      used.set(chunk.chunkId, chunk);
+      content += chunk.text;
+    }
+    assertNoForeignCanary(content, tenant.id, tenant.owner, `context (message ${index})`);
+    return { role: message.role, content };
+  });
+  return { messages: out, used: [...used.values()] };
+}
+
+/**
+ * Scans a token stream for foreign canaries before it is sent. Feed tokens in; it returns the
+ * text that is safe to send now and holds back the last CANARY_CHARS - 1 characters, which could be
+ * the start of a canary that the next token completes.
+ */
+export class StreamGuard {
+  #pending = '';
+  readonly #tenantId: string;
+  readonly #owner: CanaryOwner;
+
+  constructor(tenantId: string, owner: CanaryOwner) {
+    this.#tenantId = tenantId;
+    this.#owner = owner;
+  }
+
+  /**
+   * Adds a token; returns the text now safe to send (possibly empty).
+   * @throws {HostError} LEAK_BLOCKED when the stream so far holds a foreign canary.
+   */
+  push(token: string): string {
+    this.#pending += token;
+    assertNoForeignCanary(this.#pending, this.#tenantId, this.#owner, 'answer');
+    const keep = CANARY_CHARS - 1;
+    if (this.#pending.length <= keep) return '';
+    const safe = this.#pending.slice(0, this.#pending.length - keep);
+    this.#pending = this.#pending.slice(this.#pending.length - keep);
+    return safe;
+  }
+
+  /** Ends the stream; returns the held-back text (already scanned). */
+  flush(): string {
+    const rest = this.#pending;
+    this.#pending = '';
+    return rest;
+  }
+}

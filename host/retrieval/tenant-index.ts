@@ -1,0 +1,129 @@
+/**
+ * A tenant's search index in memory: its vector index and BM25 index, loaded from the tenant's own
+ * environment the first time it is needed after the environment opens (so the index survives a
+ * restart) and kept in step with every ingest. It is derived from one TenantStore and lives and dies
+ * with it, so it can only ever hold that tenant's chunks.
+ */
+import type { SearchHit, SearchRequest } from '../sandbox/capabilities.ts';
+import type { ChunkRecord, TenantStore } from '../storage/tenant-store.ts';
+import { Bm25Index } from './bm25.ts';
+import type { Embedder } from './embedder.ts';
+import { tokenize } from './tokenize.ts';
+import { VectorIndex } from './vector-index.ts';
+
+/** What the index keeps per row to answer searches and filters without touching storage. */
+interface RowInfo {
+  chunkId: string;
+  docId: string;
+  metadata: Readonly<Record<string, string>>;
+}
+
+/** One tenant's in-memory search structures. */
+export class TenantIndex {
+  readonly #vectors: VectorIndex;
+  readonly #lexical = new Bm25Index();
+  readonly #rows = new Map<number, RowInfo>();
+  readonly embedderId: string;
+
+  private constructor(embedder: Embedder) {
+    this.#vectors = new VectorIndex(embedder.dim);
+    this.embedderId = embedder.id;
+  }
+
+  /**
+   * The index of `store`, loading it on first use. When the stored vectors came from another
+   * embedder (a configuration change), every chunk is embedded again and the vectors rewritten.
+   */
+  static of(store: TenantStore, embedder: Embedder): TenantIndex {
+    const index = store.derived(`index:${embedder.id}`, () => TenantIndex.#load(store, embedder));
+    return index;
+  }
+
+  static #load(store: TenantStore, embedder: Embedder): TenantIndex {
+    const index = new TenantIndex(embedder);
+    const stale = store.meta.get('embedderId') !== embedder.id;
+    const rewrites: [number, Float32Array][] = [];
+    for (const { value: chunk } of store.chunks.entries()) {
+      let vector = stale ? undefined : decodeVector(store.vectors.get(chunk.row), embedder.dim);
+      if (vector === undefined) {
+        vector = embedder.embed(chunk.text);
+        rewrites.push([chunk.row, vector]);
+      }
+      index.add(chunk, vector);
+    }
+    if (rewrites.length > 0 || stale) {
+      store.transaction(() => {
+        for (const [row, vector] of rewrites) store.vectors.put(row, encodeVector(vector));
+        store.meta.put('embedderId', embedder.id);
+      });
+    }
+    return index;
+  }
+
+  /** Number of live chunks. */
+  get size(): number {
+    return this.#rows.size;
+  }
+
+  /** Adds one stored chunk with its vector. */
+  add(chunk: ChunkRecord, vector: Float32Array): void {
+    this.#rows.set(chunk.row, { chunkId: chunk.chunkId, docId: chunk.docId, metadata: chunk.metadata });
+    this.#vectors.set(chunk.row, vector);
+    this.#lexical.add(chunk.row, new Map(chunk.terms), chunk.length);
+  }
+
+  /** Removes one row. */
+  delete(row: number): void {
+    if (!this.#rows.delete(row)) return;
+    this.#vectors.delete(row);
+    this.#lexical.delete(row);
+  }
+
+  /**
+   * Runs one search. `queryVector` is the ask's embedding, used when the request carries none.
+   * Results are this tenant's chunks only: the index holds nothing else.
+   */
+  search(request: SearchRequest, queryVector: Float32Array | null): SearchHit[] {
+    const accept = filterFor(request.filter, this.#rows);
+    const hits: SearchHit[] = [];
+    if (request.mode.vector) {
+      const vector = request.vector ?? queryVector;
+      if (vector !== null && vector.length === this.#vectors.dim) {
+        for (const { row, score } of this.#vectors.search(vector, request.k, accept)) hits.push(this.#hit(row, score, 1));
+      }
+    }
+    if (request.mode.lexical) {
+      const terms = tokenize(request.query);
+      for (const { row, score } of this.#lexical.search(terms, request.k, accept)) hits.push(this.#hit(row, score, 2));
+    }
+    return hits;
+  }
+
+  #hit(row: number, score: number, via: 1 | 2): SearchHit {
+    const info = this.#rows.get(row);
+    // The indexes and #rows change together in add/delete, so a hit always has its row.
+    if (info === undefined) throw new Error(`index row ${row} has no info`);
+    return { chunkId: info.chunkId, docId: info.docId, score, via };
+  }
+}
+
+function filterFor(filter: Readonly<Record<string, string>>, rows: Map<number, RowInfo>): ((row: number) => boolean) | undefined {
+  const entries = Object.entries(filter);
+  if (entries.length === 0) return undefined;
+  return (row) => {
+    const metadata = rows.get(row)?.metadata;
+    return metadata !== undefined && entries.every(([key, value]) => metadata[key] === value);
+  };
+}
+
+/** Float32 vector → bytes for storage. */
+export function encodeVector(vector: Float32Array): Uint8Array {
+  return new Uint8Array(vector.buffer.slice(vector.byteOffset, vector.byteOffset + vector.byteLength));
+}
+
+/** Bytes from storage → Float32 vector, or undefined when absent or of the wrong dimension. */
+export function decodeVector(bytes: Uint8Array | undefined, dim: number): Float32Array | undefined {
+  if (bytes === undefined || bytes.byteLength !== dim * 4) return undefined;
+  const copy = new Uint8Array(bytes);
+  return new Float32Array(copy.buffer, 0, dim);
+}

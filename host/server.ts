@@ -1,0 +1,238 @@
+/**
+ * Composition root: builds every part from the configuration and wires them together — control
+ * plane, tenant environments, sandbox modules, models, HTTP routes and the chat endpoint. Nothing
+ * here holds tenant data: each request or session mints its own TenantScope.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import type { HostConfig } from './config.ts';
+import { HostError } from './errors.ts';
+import { LIMITS } from './limits.ts';
+import { createLogger, type HostLogger } from './log.ts';
+import { createModel, type ChatModel, type ModelRouting } from './models/model.ts';
+import type { ResolvedChunk } from './pipeline/guard.ts';
+import { Session } from './pipeline/session.ts';
+import { createLocalEmbedder, type Embedder } from './retrieval/embedder.ts';
+import { loadBuiltinModules, type PluginModules } from './sandbox/session-plugins.ts';
+import { TenantEnvironments } from './storage/environments.ts';
+import { loadMasterKey, randomToken, hashSecret } from './storage/keys.ts';
+import { Registry } from './storage/registry.ts';
+import { type OperatorKeyCheck } from './tenants/scope.ts';
+import { mintScopeFromApiKey, mintScopeFromTicket, TicketBook, type TenantAuthority, type TenantScope } from './tenants/scope.ts';
+import type { TenantSettings } from './tenants/settings.ts';
+import { serveChat, type ChatLimits } from './transport/chat.ts';
+import { bearerToken, sendError } from './transport/http.ts';
+import { handleApiRequest } from './transport/routes.ts';
+import { attachWebSocket } from './transport/websocket.ts';
+
+/** Test and benchmark hooks; none is reachable from configuration or the network. */
+export interface ServerOptions {
+  logger?: HostLogger;
+  limits?: Partial<ChatLimits & { sessionsPerTenantMax: number }>;
+  /** Fault point: called in every ask to add chunks to the resolved set (guard tests). */
+  faultInjectResolved?: (tenantId: string, resolved: Map<string, ResolvedChunk>) => void;
+}
+
+/** A running host. */
+export interface HostServer {
+  readonly url: string;
+  readonly port: number;
+  readonly authority: TenantAuthority;
+  /** The host's embedder (for operator tasks such as seeding the demo tenant). */
+  readonly embedder: Embedder;
+  /** Set on the first start without CTX_OPERATOR_KEY: the generated operator key, to print once. */
+  readonly generatedOperatorKey: string | undefined;
+  /** Live chat sessions. */
+  readonly liveSessions: number;
+  /** Closes every session and connection, then the environments and the registry. */
+  close(): Promise<void>;
+}
+
+/** Everything the routes and the chat endpoint share. */
+export interface HostContext {
+  config: HostConfig;
+  authority: TenantAuthority;
+  tickets: TicketBook;
+  operatorKey: OperatorKeyCheck;
+  embedder: Embedder;
+  modules: PluginModules;
+  logger: HostLogger;
+  sessionsByTenant: Map<string, Set<Session>>;
+  modelFor(settings: TenantSettings): { model: ChatModel; routing: ModelRouting };
+}
+
+/**
+ * Starts the host.
+ * @throws {HostError} STORAGE_MASTER_KEY when the master key is malformed or does not open DATA_DIR
+ *   (nothing is written then); CONFIG_INVALID for bad model settings.
+ */
+export async function startServer(config: HostConfig, options: ServerOptions = {}): Promise<HostServer> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const { key: master } = loadMasterKey({ fromEnv: config.masterKey, keyFile: join(config.dataDir, 'master.key') });
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const registry = Registry.open(config.dataDir, master);
+  const environments = new TenantEnvironments({ dataDir: config.dataDir, registry, openMax: LIMITS.openEnvironmentsMax });
+  const authority: TenantAuthority = { registry, environments };
+  const { check: operatorKey, generated } = operatorKeyFor(config, registry);
+  const models = createModels(config);
+  const context: HostContext = {
+    config,
+    authority,
+    tickets: new TicketBook({ ttlMs: LIMITS.ticketTtlMsMax, max: LIMITS.ticketsOutstandingMax }),
+    operatorKey,
+    embedder: createLocalEmbedder(),
+    modules: await loadBuiltinModules(),
+    logger,
+    sessionsByTenant: new Map(),
+    modelFor: (settings) => pickModel(models, config.modelProvider, settings),
+  };
+  const server = createHttpServer((request, response) => {
+    handleApiRequest(context, request, response).catch((error: unknown) =>
+      sendError(response, error, (unknown) => logger.error({ err: unknown }, 'unexpected error in HTTP handler')),
+    );
+  });
+  const chat = attachChat(server, context, options);
+  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${config.host}:${port}`,
+    port,
+    authority,
+    embedder: context.embedder,
+    generatedOperatorKey: generated,
+    get liveSessions() {
+      let count = 0;
+      for (const sessions of context.sessionsByTenant.values()) count += sessions.size;
+      return count;
+    },
+    close: async () => {
+      await chat.close();
+      const sessions = [...context.sessionsByTenant.values()].flatMap((set) => [...set]);
+      await Promise.all(sessions.map((session) => session.close()));
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeAllConnections();
+      await Promise.all([...models.values()].map((model) => model.close?.()));
+      await environments.close();
+      await registry.close();
+    },
+  };
+}
+
+function operatorKeyFor(config: HostConfig, registry: Registry): { check: OperatorKeyCheck; generated: string | undefined } {
+  if (config.operatorKey !== undefined) return { check: { hash: hashSecret(config.operatorKey) }, generated: undefined };
+  const stored = registry.operatorKeyHash();
+  if (stored !== undefined) return { check: { hash: stored }, generated: undefined };
+  const generated = `ctxop_${randomToken(32)}`;
+  const hash = hashSecret(generated);
+  registry.setOperatorKeyHash(hash);
+  return { check: { hash }, generated };
+}
+
+function createModels(config: HostConfig): Map<'local' | 'openai', ChatModel> {
+  const models = new Map<'local' | 'openai', ChatModel>([['local', createModel({ provider: 'local' })]]);
+  if (config.modelUrl !== undefined) {
+    models.set(
+      'openai',
+      createModel({
+        provider: 'openai',
+        url: config.modelUrl,
+        model: config.modelName,
+        timeoutMs: config.modelTimeoutMs,
+        ...(config.modelApiKey === undefined ? {} : { apiKey: config.modelApiKey }),
+      }),
+    );
+  }
+  return models;
+}
+
+/**
+ * The model for a tenant's settings: its own choice of provider, else the host's MODEL_PROVIDER.
+ * @throws {HostError} MODEL_FAILED when the tenant asks for a provider this host has not configured.
+ */
+function pickModel(
+  models: Map<'local' | 'openai', ChatModel>,
+  hostProvider: 'local' | 'openai',
+  settings: TenantSettings,
+): { model: ChatModel; routing: ModelRouting } {
+  const provider = settings.model.provider;
+  const wanted = provider === 'default' ? hostProvider : provider;
+  const model = models.get(wanted);
+  if (model === undefined) throw new HostError('MODEL_FAILED', `model provider ${wanted} is not configured on this host (set MODEL_URL)`);
+  const routing: ModelRouting = {};
+  if (wanted === 'openai') {
+    if (settings.model.name !== '') routing.model = settings.model.name;
+    if (settings.model.adapter !== '') routing.adapter = settings.model.adapter;
+  }
+  return { model, routing };
+}
+
+function attachChat(server: Server, context: HostContext, options: ServerOptions) {
+  const limits: ChatLimits = {
+    asksInFlightPerSessionMax: options.limits?.asksInFlightPerSessionMax ?? LIMITS.asksInFlightPerSessionMax,
+    framesPerWindowMax: options.limits?.framesPerWindowMax ?? LIMITS.framesPerWindowMax,
+    frameWindowMsMax: options.limits?.frameWindowMsMax ?? LIMITS.frameWindowMsMax,
+  };
+  const sessionsMax = options.limits?.sessionsPerTenantMax ?? LIMITS.sessionsPerTenantMax;
+  return attachWebSocket(server, {
+    path: '/v1/chat',
+    maxFrameBytes: LIMITS.frameBytesMax,
+    onUnknownError: (error) => context.logger.error({ err: error }, 'unexpected error at upgrade'),
+    authenticate: (request: IncomingMessage, url: URL): { scope: TenantScope; json: boolean } => {
+      const ticket = url.searchParams.get('ticket');
+      const scope =
+        ticket !== null
+          ? mintScopeFromTicket(context.authority, context.tickets, ticket)
+          : mintScopeFromApiKey(context.authority, bearerToken(request));
+      return { scope, json: url.searchParams.get('encoding') === 'json' };
+    },
+    onConnection: (socket, { scope, json }) => {
+      const sessions = context.sessionsByTenant.get(scope.tenantId) ?? new Set<Session>();
+      context.sessionsByTenant.set(scope.tenantId, sessions);
+      let mine: Session | undefined;
+      void serveChat({
+        socket,
+        tenantId: scope.tenantId,
+        jsonFrames: json,
+        limits,
+        logger: context.logger,
+        openSession: async () => {
+          if (sessions.size >= sessionsMax) {
+            scope.release();
+            throw new HostError('TENANT_SESSION_LIMIT', `the tenant has ${sessions.size} live sessions, limit ${sessionsMax}`);
+          }
+          try {
+            mine = await Session.open({
+              scope,
+              embedder: context.embedder,
+              modules: context.modules,
+              modelFor: context.modelFor,
+              canaryOwner: (token) => context.authority.registry.canaryOwner(token),
+              logger: context.logger,
+              ...(options.faultInjectResolved === undefined
+                ? {}
+                : { faultInjectResolved: (resolved) => options.faultInjectResolved?.(scope.tenantId, resolved) }),
+            });
+          } catch (error) {
+            scope.release();
+            throw error;
+          }
+          sessions.add(mine);
+          return mine;
+        },
+        onEnd: () => {
+          if (mine !== undefined) sessions.delete(mine);
+          scope.release();
+        },
+        onFeedback: (feedback) => {
+          if (mine === undefined) throw new HostError('PROTOCOL_BAD_FRAME', 'feedback before the session is ready');
+          mine.recordFeedback(feedback);
+        },
+      });
+    },
+  });
+}
+
+/** Shared by routes: handles one API request (re-exported for the router's signature). */
+export type ApiHandler = (context: HostContext, request: IncomingMessage, response: ServerResponse) => Promise<void>;

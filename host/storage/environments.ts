@@ -1,0 +1,134 @@
+/**
+ * The set of open tenant environments: each tenant's LMDB environment is opened lazily on first use,
+ * held open while leased (a session or a request), and closed least-recently-used first when more
+ * than `openMax` are open. A tenant's directory is `DATA_DIR/tenants/<tenant id>`; its data key is
+ * unwrapped from the registry only to open it.
+ */
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { HostError } from '../errors.ts';
+import { unwrapTenantKey } from './keys.ts';
+import { openKvEnvironment, type KvEnvironment } from './lmdb.ts';
+import type { Registry, TenantRecord } from './registry.ts';
+import { TenantStore } from './tenant-store.ts';
+
+/** A hold on one tenant's open store. Release it exactly once. */
+export interface TenantLease {
+  readonly store: TenantStore;
+  release(): void;
+}
+
+interface OpenEnvironment {
+  env: KvEnvironment;
+  store: TenantStore;
+  leases: number;
+  lastUsed: number;
+}
+
+/** Options for {@link TenantEnvironments}. */
+export interface TenantEnvironmentsOptions {
+  dataDir: string;
+  registry: Registry;
+  /** Most environments open at once. */
+  openMax: number;
+}
+
+/** Opens, leases and closes tenant environments. A stateful resource: call `close()`. */
+export class TenantEnvironments {
+  #options: TenantEnvironmentsOptions;
+  #open = new Map<string, OpenEnvironment>();
+  #closing = new Set<Promise<void>>();
+
+  constructor(options: TenantEnvironmentsOptions) {
+    this.#options = options;
+  }
+
+  /** How many environments are open now. */
+  get openCount(): number {
+    return this.#open.size;
+  }
+
+  /**
+   * Leases the tenant's store, opening its environment when needed.
+   * @throws {HostError} STORAGE_ENV_LIMIT when every open environment is leased;
+   *   STORAGE_MASTER_KEY when the tenant's data key cannot be unwrapped or does not decrypt.
+   */
+  acquire(tenant: TenantRecord): TenantLease {
+    let entry = this.#open.get(tenant.id);
+    if (entry === undefined) {
+      this.#makeRoom();
+      entry = this.#openEnvironment(tenant);
+      this.#open.set(tenant.id, entry);
+    }
+    const held = entry;
+    held.leases += 1;
+    held.lastUsed = performance.now();
+    let released = false;
+    return {
+      store: held.store,
+      release: () => {
+        if (released) return;
+        released = true;
+        held.leases -= 1;
+        held.lastUsed = performance.now();
+      },
+    };
+  }
+
+  #openEnvironment(tenant: TenantRecord): OpenEnvironment {
+    const path = this.directoryOf(tenant);
+    const isNew = !existsSync(join(path, 'data.mdb'));
+    const dataKey = unwrapTenantKey(this.#options.registry.masterKey, tenant.id, tenant.wrappedKey);
+    mkdirSync(path, { recursive: true, mode: 0o700 });
+    const env = openKvEnvironment({ path, encryptionKey: dataKey });
+    const store = new TenantStore(env);
+    try {
+      store.initialise(isNew, tenant.id);
+    } catch (error) {
+      void env.close();
+      throw error;
+    }
+    return { env, store, leases: 0, lastUsed: performance.now() };
+  }
+
+  #makeRoom(): void {
+    if (this.#open.size < this.#options.openMax) return;
+    let victim: [string, OpenEnvironment] | undefined;
+    for (const candidate of this.#open) {
+      if (candidate[1].leases === 0 && (victim === undefined || candidate[1].lastUsed < victim[1].lastUsed)) victim = candidate;
+    }
+    if (victim === undefined) {
+      throw new HostError('STORAGE_ENV_LIMIT', `all ${this.#options.openMax} open tenant environments are in use`);
+    }
+    this.#open.delete(victim[0]);
+    this.#track(victim[1].env.close());
+  }
+
+  #track(closing: Promise<void>): void {
+    const tracked = closing.finally(() => this.#closing.delete(tracked));
+    this.#closing.add(tracked);
+  }
+
+  /** The directory holding a tenant's environment. */
+  directoryOf(tenant: TenantRecord): string {
+    return join(this.#options.dataDir, 'tenants', tenant.id);
+  }
+
+  /**
+   * Closes the tenant's environment (whoever still leases it) and removes its directory. The caller
+   * has already destroyed the wrapped key in the registry, so the bytes were unreadable before this.
+   */
+  async destroy(tenant: TenantRecord): Promise<void> {
+    const entry = this.#open.get(tenant.id);
+    this.#open.delete(tenant.id);
+    if (entry !== undefined) await entry.env.close();
+    rmSync(this.directoryOf(tenant), { recursive: true, force: true });
+  }
+
+  /** Closes every environment. */
+  async close(): Promise<void> {
+    const entries = [...this.#open.values()];
+    this.#open.clear();
+    await Promise.all([...entries.map((entry) => entry.env.close()), ...this.#closing]);
+  }
+}

@@ -1,0 +1,167 @@
+/**
+ * One tenant's data plane: the tables inside that tenant's own, encrypted LMDB environment. Every
+ * kind of tenant data has its table here and nowhere else (DESIGN.md invariant 2). A TenantStore
+ * is only ever handed out inside a TenantScope (tenants/scope.ts).
+ */
+import { HostError } from '../errors.ts';
+import { LIMITS } from '../limits.ts';
+import type { KvEnvironment, KvKey, KvTable } from './lmdb.ts';
+
+/** A stored document (its text lives in its chunks). */
+export interface DocumentRecord {
+  id: string;
+  title: string;
+  metadata: Record<string, string>;
+  /** Row numbers of its chunks, in order. */
+  rows: number[];
+  /** SHA-256 of the document text: re-posting an unchanged document is a no-op. */
+  contentHash: string;
+  chars: number;
+  updatedAt: number;
+}
+
+/** A stored chunk, addressed by its row number. */
+export interface ChunkRecord {
+  row: number;
+  chunkId: string;
+  docId: string;
+  ordinal: number;
+  title: string;
+  text: string;
+  metadata: Record<string, string>;
+  /** Lexical index entry: term frequencies, as [term, count] pairs, and the token count. */
+  terms: [string, number][];
+  length: number;
+}
+
+/** Counters kept in the `meta` table. */
+export interface StoreMeta {
+  /** Bumped by every ingest, update or delete: part of every cache namespace. */
+  generation: number;
+  /** Next free chunk row. Rows are never reused so stale references cannot alias new chunks. */
+  nextRow: number;
+}
+
+/** The value written to `meta/check` at creation: reading it back proves the data key is right. */
+const STORE_CHECK = 'ctx-tenant-store-v1';
+
+/** The tables of one tenant environment. A stateful resource owned by storage/environments.ts. */
+export class TenantStore {
+  readonly #env: KvEnvironment;
+  readonly #derived = new Map<string, unknown>();
+  /** Documents by id. */
+  readonly documents: KvTable<DocumentRecord>;
+  /** Chunks by row. */
+  readonly chunks: KvTable<ChunkRecord>;
+  /** Chunk id → row. */
+  readonly chunkRows: KvTable<number>;
+  /** Row → float32 vector bytes of the tenant's embedder. */
+  readonly vectors: KvTable<Uint8Array>;
+  /** Plugin key-value state; keys are `<slot>\u0000<key>`. */
+  readonly pluginKv: KvTable<Uint8Array>;
+  /** Semantic cache entries (cache/ owns their format). */
+  readonly semanticCache: KvTable<unknown>;
+  /** Embedding cache: `<embedder id>\u0000<text hash>` → float32 vector bytes. */
+  readonly embeddingCache: KvTable<Uint8Array>;
+  /** Feedback on answers, with the ask, the answer and its sources (training/ reads it). */
+  readonly feedback: KvTable<unknown>;
+  /** Counters and settings. */
+  readonly meta: KvTable<unknown>;
+
+  constructor(env: KvEnvironment) {
+    this.#env = env;
+    this.documents = env.table('documents', 'structured');
+    this.chunks = env.table('chunks', 'structured');
+    this.chunkRows = env.table('chunkRows', 'structured');
+    this.vectors = env.table('vectors', 'binary');
+    this.pluginKv = env.table('pluginKv', 'binary');
+    this.semanticCache = env.table('semanticCache', 'structured');
+    this.embeddingCache = env.table('embeddingCache', 'binary');
+    this.feedback = env.table('feedback', 'structured');
+    this.meta = env.table('meta', 'structured');
+  }
+
+  /**
+   * Writes the check value into a new store, or verifies it in an existing one.
+   * @throws {HostError} STORAGE_MASTER_KEY when the data key does not decrypt the store.
+   */
+  initialise(isNew: boolean, tenantId: string): void {
+    if (isNew) {
+      this.meta.put('check', STORE_CHECK);
+      return;
+    }
+    let check: unknown;
+    try {
+      check = this.meta.get('check');
+    } catch {
+      check = undefined;
+    }
+    if (check !== STORE_CHECK) {
+      throw new HostError('STORAGE_MASTER_KEY', `the data key of tenant ${tenantId} does not decrypt its environment`);
+    }
+  }
+
+  /** Runs `action` as one write transaction over all tables of this tenant. */
+  transaction<T>(action: () => T): T {
+    return this.#env.transaction(action);
+  }
+
+  /** Generation and row counters. */
+  counters(): StoreMeta {
+    return (this.meta.get('counters') as StoreMeta | undefined) ?? { generation: 0, nextRow: 0 };
+  }
+
+  /** Replaces the counters (inside the caller's transaction). */
+  setCounters(counters: StoreMeta): void {
+    this.meta.put('counters', counters);
+  }
+
+  /**
+   * An in-memory structure derived from this store (a search index, say), built once per open
+   * environment and dropped with it, so a closed and reopened tenant rebuilds from disk.
+   */
+  derived<T>(name: string, build: (store: TenantStore) => T): T {
+    if (!this.#derived.has(name)) this.#derived.set(name, build(this));
+    return this.#derived.get(name) as T;
+  }
+
+  /** Reads a plugin's kv value, namespaced by its slot. */
+  kvGet(slot: string, key: string): Uint8Array | undefined {
+    return this.pluginKv.get(kvKey(slot, key));
+  }
+
+  /**
+   * Writes (or, for an empty value, deletes) a plugin's kv value, keeping the slot within its byte quota.
+   * @throws {HostError} STORAGE_QUOTA when the key, the value or the slot total is over its limit.
+   */
+  kvSet(slot: string, key: string, value: Uint8Array): void {
+    const fullKey = kvKey(slot, key);
+    const keyBytes = Buffer.byteLength(key);
+    if (keyBytes === 0 || keyBytes > LIMITS.kvKeyBytesMax) {
+      throw new HostError('STORAGE_QUOTA', `kv key is ${keyBytes} bytes, allowed 1..${LIMITS.kvKeyBytesMax}`);
+    }
+    if (value.byteLength > LIMITS.kvValueBytesMax) {
+      throw new HostError('STORAGE_QUOTA', `kv value is ${value.byteLength} bytes, limit ${LIMITS.kvValueBytesMax}`);
+    }
+    this.transaction(() => {
+      const usedKey = kvUsageKey(slot);
+      const used = (this.meta.get(usedKey) as number | undefined) ?? 0;
+      const previous = this.pluginKv.get(fullKey)?.byteLength ?? 0;
+      const next = used - previous + value.byteLength;
+      if (next > LIMITS.kvBytesPerSlotMax) {
+        throw new HostError('STORAGE_QUOTA', `kv total for slot ${slot} would be ${next} bytes, limit ${LIMITS.kvBytesPerSlotMax}`);
+      }
+      if (value.byteLength === 0) this.pluginKv.remove(fullKey);
+      else this.pluginKv.put(fullKey, value);
+      this.meta.put(usedKey, next);
+    });
+  }
+}
+
+function kvKey(slot: string, key: string): KvKey {
+  return `${slot}\u0000${key}`;
+}
+
+function kvUsageKey(slot: string): string {
+  return `kvBytes\u0000${slot}`;
+}

@@ -1,0 +1,207 @@
+/**
+ * TenantScope: the only way to reach a tenant's data (DESIGN.md invariant 1). A scope is minted
+ * here and only here — by authenticating an API key or a ticket, or by an operator command naming
+ * the tenant — and cannot be forged elsewhere: its constructor is private, it holds `#private`
+ * fields (so no object literal can pass for one), and the mint token is a module-private symbol.
+ * A scope is also a lease on the tenant's open environment: release it when the session or request ends.
+ */
+import assert from 'node:assert/strict';
+import { HostError } from '../errors.ts';
+import { hashSecret, randomToken, verifySecret, type SecretHash } from '../storage/keys.ts';
+import type { TenantEnvironments, TenantLease } from '../storage/environments.ts';
+import type { Registry, TenantRecord } from '../storage/registry.ts';
+import type { TenantStore } from '../storage/tenant-store.ts';
+
+const MINT = Symbol('TenantScope.mint');
+
+/** What minting needs: the control plane and the open environments. Built once by the server. */
+export interface TenantAuthority {
+  readonly registry: Registry;
+  readonly environments: TenantEnvironments;
+}
+
+/** A capability for one tenant's data. Obtain one from the mint functions below. */
+export class TenantScope {
+  readonly #tenant: TenantRecord;
+  readonly #lease: TenantLease;
+  readonly #endUser: string | undefined;
+  #released = false;
+
+  private constructor(mint: symbol, tenant: TenantRecord, lease: TenantLease, endUser: string | undefined) {
+    assert.equal(mint, MINT, 'TenantScope is minted only by tenants/scope.ts');
+    this.#tenant = tenant;
+    this.#lease = lease;
+    this.#endUser = endUser;
+  }
+
+  /** @internal Used by the mint functions of this module only. */
+  static [MINT](tenant: TenantRecord, lease: TenantLease, endUser: string | undefined): TenantScope {
+    return new TenantScope(MINT, tenant, lease, endUser);
+  }
+
+  /** The tenant's id (for logs, metrics and routing; never a key to data by itself). */
+  get tenantId(): string {
+    return this.#tenant.id;
+  }
+
+  /** The tenant's display name. */
+  get tenantName(): string {
+    return this.#tenant.name;
+  }
+
+  /** The end user a browser ticket named, if any (for per-user cache scope). */
+  get endUser(): string | undefined {
+    return this.#endUser;
+  }
+
+  /** This tenant's canary token (the guard must never see it in another tenant's context). */
+  get canary(): string {
+    return this.#tenant.canary;
+  }
+
+  /**
+   * The tenant's store.
+   * @throws {assert.AssertionError} when used after release (a programmer error).
+   */
+  get store(): TenantStore {
+    assert.ok(!this.#released, `TenantScope of ${this.#tenant.id} used after release`);
+    return this.#lease.store;
+  }
+
+  /** Whether {@link release} was called. */
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Ends the lease; the scope is unusable afterwards. Idempotent. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.#lease.release();
+  }
+}
+
+function mint(authority: TenantAuthority, tenant: TenantRecord, endUser?: string): TenantScope {
+  const lease = authority.environments.acquire(tenant);
+  return TenantScope[MINT](tenant, lease, endUser);
+}
+
+/**
+ * Mints a scope for the tenant owning `apiKey`.
+ * @throws {HostError} AUTH_INVALID_KEY for malformed, unknown or revoked keys (same time for each).
+ */
+export function mintScopeFromApiKey(authority: TenantAuthority, apiKey: string): TenantScope {
+  const tenant = authority.registry.authenticate(apiKey);
+  if (tenant === undefined) throw new HostError('AUTH_INVALID_KEY', 'the API key is unknown or revoked');
+  return mint(authority, tenant);
+}
+
+/** A short-lived, single-use ticket for browsers, which cannot set an Authorization header on WebSocket. */
+interface Ticket {
+  tenantId: string;
+  endUser: string | undefined;
+  expiresAt: number;
+}
+
+/** Issues and redeems chat tickets. Tickets live in memory only: a restart invalidates them, by design. */
+export class TicketBook {
+  #tickets = new Map<string, Ticket>();
+  #ttlMs: number;
+  #max: number;
+
+  constructor(options: { ttlMs: number; max: number }) {
+    this.#ttlMs = options.ttlMs;
+    this.#max = options.max;
+  }
+
+  /**
+   * Issues a ticket for the tenant of `scope`, optionally naming an end user.
+   * @throws {HostError} PROTOCOL_RATE_LIMIT when too many tickets are outstanding.
+   */
+  issue(scope: TenantScope, endUser?: string): { ticket: string; expiresAt: number } {
+    this.#sweep();
+    if (this.#tickets.size >= this.#max) {
+      throw new HostError('PROTOCOL_RATE_LIMIT', `${this.#max} tickets are outstanding; redeem or let some expire`);
+    }
+    const ticket = `tkt_${randomToken(24)}`;
+    const expiresAt = Date.now() + this.#ttlMs;
+    this.#tickets.set(ticket, { tenantId: scope.tenantId, endUser, expiresAt });
+    return { ticket, expiresAt };
+  }
+
+  /** Removes and returns a live ticket; undefined when unknown, used or expired. */
+  take(ticket: string): Ticket | undefined {
+    const found = this.#tickets.get(ticket);
+    this.#tickets.delete(ticket);
+    if (found === undefined || found.expiresAt < Date.now()) return undefined;
+    return found;
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [key, value] of this.#tickets) if (value.expiresAt < now) this.#tickets.delete(key);
+  }
+}
+
+/**
+ * Mints a scope by redeeming a ticket (single use).
+ * @throws {HostError} AUTH_INVALID_KEY when the ticket is unknown, used, expired, or its tenant is gone.
+ */
+export function mintScopeFromTicket(authority: TenantAuthority, tickets: TicketBook, ticket: string): TenantScope {
+  const found = tickets.take(ticket);
+  const tenant = found === undefined ? undefined : authority.registry.findTenant(found.tenantId);
+  if (found === undefined || tenant === undefined) throw new HostError('AUTH_INVALID_KEY', 'the ticket is unknown, used or expired');
+  return mint(authority, tenant, found.endUser);
+}
+
+/** Proof that the caller is the operator. Minted by {@link authenticateOperator} or by local CLI access. */
+export class OperatorCredential {
+  readonly #via: string;
+  private constructor(mintToken: symbol, via: string) {
+    assert.equal(mintToken, MINT, 'OperatorCredential is minted only by tenants/scope.ts');
+    this.#via = via;
+  }
+  /** @internal */
+  static [MINT](via: string): OperatorCredential {
+    return new OperatorCredential(MINT, via);
+  }
+  /** How the operator was recognised ("http" or "cli"). */
+  get via(): string {
+    return this.#via;
+  }
+}
+
+/** How the operator key is checked: a hash from CTX_OPERATOR_KEY or one stored at first start. */
+export interface OperatorKeyCheck {
+  hash: SecretHash;
+}
+
+/** Builds the operator-key check from a configured key (hashed in memory; the plaintext is dropped). */
+export function operatorKeyCheck(plaintext: string): OperatorKeyCheck {
+  return { hash: hashSecret(plaintext) };
+}
+
+/**
+ * Verifies an operator key in constant time.
+ * @throws {HostError} AUTH_INVALID_KEY when it does not match.
+ */
+export function authenticateOperator(check: OperatorKeyCheck, presented: string): OperatorCredential {
+  if (!verifySecret(presented, check.hash)) throw new HostError('AUTH_INVALID_KEY', 'the operator key is not valid');
+  return OperatorCredential[MINT]('http');
+}
+
+/** For the operator CLI, which proves itself by holding the data directory and the master key. */
+export function operatorFromLocalAccess(): OperatorCredential {
+  return OperatorCredential[MINT]('cli');
+}
+
+/**
+ * Mints a scope for an operator command that names a tenant (export, delete, demo set-up).
+ * @throws {HostError} TENANT_NOT_FOUND when no tenant has that id.
+ */
+export function mintScopeForOperator(authority: TenantAuthority, operator: OperatorCredential, tenantId: string): TenantScope {
+  assert.ok(operator instanceof OperatorCredential);
+  const tenant = authority.registry.findTenant(tenantId);
+  if (tenant === undefined) throw new HostError('TENANT_NOT_FOUND', `no tenant has id ${JSON.stringify(tenantId)}`);
+  return mint(authority, tenant);
+}

@@ -1,0 +1,126 @@
+/**
+ * The chat connection handler: one Session per connection, frames in, frames out. It enforces the
+ * per-session limits (asks in flight, frame rate) and maps every failure to an `error` frame with a
+ * stable code; only hard limits close the connection (1008/1009).
+ */
+import { randomUUID } from 'node:crypto';
+import { HostError, toWireError } from '../errors.ts';
+import type { HostLogger } from '../log.ts';
+import type { Session } from '../pipeline/session.ts';
+import { encodeServerFrame, parseClientFrame, type ServerFrame } from './frames.ts';
+import type { ChatSocket } from './websocket.ts';
+
+/** Per-connection limits (from host/limits.ts, overridable for tests). */
+export interface ChatLimits {
+  asksInFlightPerSessionMax: number;
+  framesPerWindowMax: number;
+  frameWindowMsMax: number;
+}
+
+/** What the handler needs. */
+export interface ChatContext {
+  socket: ChatSocket;
+  /** Opens the session's sandbox; throws HostError when it cannot. */
+  openSession(): Promise<Session>;
+  tenantId: string;
+  /** The client asked for JSON text frames (`?encoding=json`) before it has sent any frame. */
+  jsonFrames: boolean;
+  limits: ChatLimits;
+  logger: HostLogger;
+  /** Called once when the connection ends, after the session closed. */
+  onEnd(): void;
+  /** Records feedback for an answered ask of this session. */
+  onFeedback(feedback: { id: string; rating: 1 | -1; comment?: string }): void;
+}
+
+/** Serves one chat connection until it closes. */
+export async function serveChat(context: ChatContext): Promise<void> {
+  const { socket, logger } = context;
+  const sessionId = randomUUID();
+  const log = logger.child({ tenant: context.tenantId, session: sessionId });
+  // The client's encoding: msgpack unless it asked for JSON at connect; then whatever it last sent.
+  let binary = !context.jsonFrames;
+  const send = (frame: ServerFrame): void => socket.send(encodeServerFrame(frame, binary));
+  const inFlight = new Set<string>();
+  let windowStart = performance.now();
+  let framesInWindow = 0;
+  let session: Session | undefined;
+  let ended = false;
+  const queued: [Uint8Array, boolean][] = [];
+
+  const sendError = (error: unknown, id?: string): void => {
+    const { wire, error: known } = toWireError(error, (unknown) => log.error({ err: unknown }, 'unexpected error'));
+    const askId = id ?? (typeof known.detail?.['id'] === 'string' ? known.detail['id'] : undefined);
+    send({ type: 'error', ...(askId === undefined ? {} : { id: askId }), ...wire });
+    if (known.closeCode !== null) socket.close(known.closeCode, known.code);
+  };
+
+  const handle = (data: Uint8Array, isBinary: boolean): void => {
+    const now = performance.now();
+    if (now - windowStart > context.limits.frameWindowMsMax) {
+      windowStart = now;
+      framesInWindow = 0;
+    }
+    framesInWindow += 1;
+    if (framesInWindow > context.limits.framesPerWindowMax) {
+      sendError(new HostError('PROTOCOL_RATE_LIMIT', `more than ${context.limits.framesPerWindowMax} frames in ${context.limits.frameWindowMsMax} ms`));
+      return;
+    }
+    binary = isBinary;
+    let frame;
+    try {
+      frame = parseClientFrame(data, isBinary);
+    } catch (error) {
+      sendError(error);
+      return;
+    }
+    if (frame.type === 'ping') return send({ type: 'pong' });
+    if (frame.type === 'feedback') {
+      try {
+        context.onFeedback(frame);
+      } catch (error) {
+        sendError(error, frame.id);
+      }
+      return;
+    }
+    if (inFlight.has(frame.id)) return sendError(new HostError('PROTOCOL_DUPLICATE_ID', `ask ${JSON.stringify(frame.id)} is still in flight`), frame.id);
+    if (inFlight.size >= context.limits.asksInFlightPerSessionMax) {
+      return sendError(new HostError('PROTOCOL_TOO_MANY_IN_FLIGHT', `${inFlight.size} asks are in flight, limit ${context.limits.asksInFlightPerSessionMax}`), frame.id);
+    }
+    const askId = frame.id;
+    const activeSession = session;
+    if (activeSession === undefined) return;
+    inFlight.add(askId);
+    activeSession
+      .ask(askId, frame.text, (text) => send({ type: 'token', id: askId, text }))
+      .then((result) => send({ type: 'done', id: askId, ...result }))
+      .catch((error: unknown) => {
+        if (!ended) sendError(error, askId);
+      })
+      .finally(() => inFlight.delete(askId));
+  };
+
+  socket.onMessage((data, isBinary) => {
+    if (session === undefined) queued.push([data, isBinary]);
+    else handle(data, isBinary);
+  });
+  socket.onClose(() => {
+    ended = true;
+    const closing = session?.close() ?? Promise.resolve();
+    void closing.finally(() => context.onEnd());
+  });
+
+  try {
+    session = await context.openSession();
+  } catch (error) {
+    sendError(error);
+    socket.close(1011, 'session could not start');
+    return;
+  }
+  if (ended) {
+    await session.close();
+    return;
+  }
+  send({ type: 'ready', session: sessionId, tenant: context.tenantId, plugins: session.pluginInfo });
+  for (const [data, isBinary] of queued.splice(0)) handle(data, isBinary);
+}

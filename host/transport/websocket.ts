@@ -1,0 +1,88 @@
+/**
+ * The WebSocket adapter: the only file that imports `ws`. It authenticates at the HTTP upgrade (an
+ * unknown key gets a plain HTTP error and no upgrade), enforces the frame-size limit (ws closes
+ * with 1009), and hands each connection to the chat handler as a small {@link ChatSocket}.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type RawData, type WebSocket } from 'ws';
+import { HostError, toWireError } from '../errors.ts';
+
+/** What the chat handler sees of a connection. */
+export interface ChatSocket {
+  send(data: Uint8Array | string): void;
+  close(code: number, reason: string): void;
+  onMessage(listener: (data: Uint8Array, isBinary: boolean) => void): void;
+  onClose(listener: () => void): void;
+  /** Bytes queued but not yet written: lets the handler notice a client that does not read. */
+  readonly bufferedBytes: number;
+}
+
+/** Options for {@link attachWebSocket}. */
+export interface AttachOptions<A> {
+  path: string;
+  maxFrameBytes: number;
+  /** Authenticates the upgrade request; throw a HostError to refuse it before the upgrade. */
+  authenticate(request: IncomingMessage, url: URL): A;
+  onConnection(socket: ChatSocket, auth: A): void;
+  onUnknownError(error: unknown): void;
+}
+
+/** Attaches the chat endpoint to an HTTP server. Returns a function closing all connections. */
+export function attachWebSocket<A>(server: Server, options: AttachOptions<A>): { close(): Promise<void>; readonly connections: number } {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
+  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (url.pathname !== options.path) return refuse(socket, new HostError('HTTP_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`));
+    let auth: A;
+    try {
+      auth = options.authenticate(request, url);
+    } catch (error) {
+      return refuse(socket, error, options.onUnknownError);
+    }
+    wss.handleUpgrade(request, socket, head, (ws) => options.onConnection(wrap(ws), auth));
+  });
+  return {
+    get connections() {
+      return wss.clients.size;
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const client of wss.clients) client.terminate();
+        wss.close(() => resolve());
+      }),
+  };
+}
+
+function refuse(socket: Duplex, error: unknown, onUnknown?: (error: unknown) => void): void {
+  const { wire, error: known } = toWireError(error, onUnknown);
+  const body = JSON.stringify({ error: wire });
+  const status = known.httpStatus;
+  socket.end(
+    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
+}
+
+function wrap(ws: WebSocket): ChatSocket {
+  // ws reports protocol violations (an oversized frame, say) as 'error' and then closes with the
+  // right code; without a listener the error would be thrown and take the process down.
+  ws.on('error', () => undefined);
+  return {
+    send: (data) => {
+      if (ws.readyState === ws.OPEN) ws.send(data);
+    },
+    close: (code, reason) => ws.close(code, reason),
+    onMessage: (listener) => ws.on('message', (data: RawData, isBinary: boolean) => listener(toBytes(data), isBinary)),
+    onClose: (listener) => ws.on('close', listener),
+    get bufferedBytes() {
+      return ws.bufferedAmount;
+    },
+  };
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return Buffer.concat(data);
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  return data;
+}

@@ -1,0 +1,141 @@
+/**
+ * `npm run build`: compiles every built-in plugin (`plugins/<name>/index.ts`, AssemblyScript) to
+ * `build/plugins/<name>.wasm`, skipping any whose output is newer than all of its sources so
+ * `npm test` and `npm start` stay fast. Tests use {@link buildPlugin} to compile fixture plugins.
+ *
+ * Every plugin is built with the incremental GC runtime: a session's plugin instance serves many
+ * asks, and the stub runtime never frees, so its memory would only grow. The SDK's `abortPlugin`
+ * replaces AssemblyScript's `env.abort` import, which Extism does not provide.
+ */
+import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const PLUGINS_DIR = join(ROOT, 'plugins');
+const OUT_DIR = join(ROOT, 'build', 'plugins');
+/** Sources every plugin depends on besides its own directory. */
+const SHARED_SOURCES = [join(ROOT, 'sdk', 'as'), fileURLToPath(import.meta.url)];
+
+const ASC_FLAGS = [
+  '--optimizeLevel', '3',
+  '--shrinkLevel', '0',
+  '--runtime', 'incremental',
+  '--use', 'abort=sdk/as/index/abortPlugin',
+  '--noColors',
+];
+
+/** What {@link buildPlugin} did. */
+export interface BuildResult {
+  outFile: string;
+  /** Size of the module in bytes. */
+  bytes: number;
+  /** `false` when the output was already newer than every source. */
+  built: boolean;
+  /** Compile time in milliseconds (0 when skipped). */
+  ms: number;
+}
+
+/**
+ * Compiles one AssemblyScript plugin to `outFile`, unless `outFile` is newer than the entry's
+ * directory, the SDK and this script. The write is atomic (temp file + rename), so a failed
+ * build never leaves a fresh-looking broken module behind.
+ *
+ * @example
+ * ```ts
+ * const { outFile } = await buildPlugin('test/fixtures/plugins/trap.ts', 'build/test/trap.wasm');
+ * ```
+ * @throws Error with the compiler's diagnostics when compilation fails.
+ */
+export async function buildPlugin(entryFile: string, outFile: string): Promise<BuildResult> {
+  const entry = resolve(ROOT, entryFile);
+  const out = resolve(ROOT, outFile);
+  const outMtime = await mtimeMs(out);
+  if (outMtime !== null && outMtime > await newestMtimeMs([dirname(entry), ...SHARED_SOURCES])) {
+    return { outFile: out, bytes: (await stat(out)).size, built: false, ms: 0 };
+  }
+  const started = performance.now();
+  const binary = await compile(entry);
+  await mkdir(dirname(out), { recursive: true });
+  const temp = `${out}.${process.pid}.tmp`;
+  await writeFile(temp, binary);
+  await rename(temp, out);
+  return { outFile: out, bytes: binary.byteLength, built: true, ms: Math.round(performance.now() - started) };
+}
+
+/** Runs the AssemblyScript compiler in memory and returns the module bytes. */
+async function compile(entry: string): Promise<Uint8Array> {
+  // Imported lazily: loading the compiler (and binaryen) takes seconds, and most runs build nothing.
+  const { default: asc } = await import('assemblyscript/asc');
+  let binary: Uint8Array | null = null;
+  const stderr = asc.createMemoryStream();
+  const result = await asc.main([relative(ROOT, entry).split(sep).join('/'), '--outFile', 'plugin.wasm', '--baseDir', ROOT, ...ASC_FLAGS], {
+    stdout: asc.createMemoryStream(),
+    stderr,
+    writeFile(name: string, contents: Uint8Array | string) {
+      if (name.endsWith('.wasm') && contents instanceof Uint8Array) binary = contents;
+    },
+  });
+  if (result.error !== null || binary === null) {
+    throw new Error(`cannot compile ${relative(ROOT, entry)}: ${result.error?.message ?? 'no output'}\n${stderr.toString()}`);
+  }
+  return binary;
+}
+
+async function mtimeMs(path: string): Promise<number | null> {
+  try {
+    return (await stat(path)).mtimeMs;
+  } catch {
+    return null;
+  }
+}
+
+/** The newest modification time of any file under the given files or directories. */
+async function newestMtimeMs(paths: readonly string[]): Promise<number> {
+  let newest = 0;
+  for (const path of paths) {
+    const info = await stat(path);
+    newest = Math.max(newest, info.mtimeMs);
+    if (!info.isDirectory()) continue;
+    const entries = await readdir(path);
+    newest = Math.max(newest, await newestMtimeMs(entries.map((name) => join(path, name))));
+  }
+  return newest;
+}
+
+/**
+ * Builds every `plugins/<name>/index.ts` to `build/plugins/<name>.wasm`.
+ *
+ * @example
+ * ```ts
+ * for (const result of await buildAllPlugins()) console.log(result.outFile, result.built);
+ * ```
+ */
+export async function buildAllPlugins(): Promise<BuildResult[]> {
+  const names = (await readdir(PLUGINS_DIR, { withFileTypes: true }))
+    .filter((entry) => entry.isDirectory())
+    .map((entry) => entry.name)
+    .sort();
+  const results: BuildResult[] = [];
+  // Sequential on purpose: the compiler is CPU-bound and its module state is not documented as
+  // safe to share between concurrent runs.
+  for (const name of names) {
+    results.push(await buildPlugin(join(PLUGINS_DIR, name, 'index.ts'), join(OUT_DIR, `${name}.wasm`)));
+  }
+  return results;
+}
+
+function describe(result: BuildResult): string {
+  const size = `${(result.bytes / 1024).toFixed(1)} KiB`;
+  const name = relative(ROOT, result.outFile);
+  return result.built ? `built ${name} (${size}, ${result.ms} ms)` : `${name} up to date (${size})`;
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  try {
+    for (const result of await buildAllPlugins()) console.log(`plugins: ${describe(result)}`);
+  } catch (error: unknown) {
+    console.error(error instanceof Error ? error.message : error);
+    process.exitCode = 1;
+  }
+}
