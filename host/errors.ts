@@ -45,6 +45,7 @@ export const ERROR_CATALOG = {
   PLUGIN_BAD_OUTPUT: { http: 500, close: null, doc: 'A plugin returned output that does not decode as its slot requires.' },
   PLUGIN_OUTPUT_LIMIT: { http: 500, close: null, doc: 'A plugin call returned more bytes than the output limit.' },
   PLUGIN_HOST_CALL_LIMIT: { http: 500, close: null, doc: 'A plugin call made more host-function calls than allowed.' },
+  PLUGIN_MEMORY_LIMIT: { http: 500, close: null, doc: 'A plugin call allocated more Extism host memory than allowed.' },
   PLUGIN_LOAD_FAILED: { http: 500, close: null, doc: 'A plugin module could not be instantiated.' },
   PLUGIN_BUSY: { http: 503, close: null, doc: 'The session plugin queue is full.' },
   MODEL_FAILED: { http: 502, close: null, doc: 'The model provider returned an error or an unreadable stream.' },

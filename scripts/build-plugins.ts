@@ -14,8 +14,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGINS_DIR = join(ROOT, 'plugins');
 const OUT_DIR = join(ROOT, 'build', 'plugins');
-/** Sources every plugin depends on besides its own directory. */
-const SHARED_SOURCES = [join(ROOT, 'sdk', 'as'), fileURLToPath(import.meta.url)];
+/** Sources every plugin depends on besides its own directory (the manifests change on upgrades). */
+const SHARED_SOURCES = [
+  join(ROOT, 'sdk', 'as'),
+  fileURLToPath(import.meta.url),
+  join(ROOT, 'node_modules', 'assemblyscript', 'package.json'),
+  join(ROOT, 'node_modules', '@extism', 'as-pdk', 'package.json'),
+];
 
 const ASC_FLAGS = [
   '--optimizeLevel', '3',

@@ -35,24 +35,37 @@ const STOP_WORDS: ReadonlySet<string> = new Set(
     .split(' '),
 );
 
-/** A run of letters or digits, in any script. */
+/** A run of letters or digits, in any script. Cloned per call: a /g regex carries state. */
 const WORD = /[\p{L}\p{N}]+/gu;
 
 /**
  * Where one sentence ends: terminal punctuation (optionally closed by quotes or brackets) before
  * whitespace, a blank line, or a line break before a list item or heading (those lines are
- * sentences of their own even without a full stop).
+ * sentences of their own even without a full stop). Group 1 is the punctuation the sentence keeps.
+ * No lookbehind: it made the scan several times slower on the benchmark's hot path.
  */
-const SENTENCE_BOUNDARY = /(?<=[.!?…]["'’”)\]]*)\s+|\s*\n\s*\n\s*|\s*\n(?=[ \t]*(?:[#>*•-]|\d+[.)]\s))/u;
+const SENTENCE_END = /([.!?…]+["'’”)\]]*)(?=\s)|\n[ \t\r]*\n|\n(?=[ \t]*(?:[#>*•-]|\d+[.)]\s))/g;
 
-/** A candidate sentence with its place in the context and its match against the question. */
+/** A candidate sentence: where it sits in the context and how well it matches the question. */
 interface ScoredSentence {
-  readonly text: string;
   readonly chunkIndex: number;
+  /** Index among the chunk's sentences, for text order within a chunk. */
   readonly position: number;
+  readonly start: number;
+  readonly end: number;
   readonly overlap: number;
   readonly score: number;
 }
+
+/** A chosen sentence, cut out of its chunk with whitespace collapsed. */
+interface Quote {
+  readonly chunkIndex: number;
+  readonly position: number;
+  readonly text: string;
+}
+
+/** Maps a lower-cased word to its content term (or `undefined`); memoised per answer. */
+type TermOf = (word: string) => string | undefined;
 
 /**
  * Creates the local extractive model. It holds no state between requests.
@@ -69,33 +82,45 @@ export function createLocalModel(): ChatModel {
 
 /**
  * Builds the extractive answer: the best 1–3 sentences of `chunks`, each chunk's sentences in text
- * order followed by ` [chunkId]`, the best chunk first; or {@link NO_ANSWER_SENTENCE}.
+ * order followed by ` [chunkId]`, the best chunk first; or {@link NO_ANSWER_SENTENCE}. Sentences
+ * are quoted verbatim except that runs of whitespace become one space and list markers are dropped.
  * Deterministic: the same question and chunks always give the same string.
  * @throws never
  */
 export function extractAnswer(question: string, chunks: readonly ContextChunk[]): string {
-  const questionTerms = contentTerms(question);
+  const termOf = createTermMemo();
+  const questionTerms = new Map<string, number>();
+  for (const match of question.toLowerCase().matchAll(WORD)) {
+    const term = termOf(match[0]);
+    if (term !== undefined && !questionTerms.has(term)) questionTerms.set(term, questionTerms.size);
+  }
   if (questionTerms.size === 0 || chunks.length === 0) return NO_ANSWER_SENTENCE;
   const overlapMin = Math.max(1, Math.ceil(questionTerms.size * QUESTION_SHARE_MIN));
   const candidates: ScoredSentence[] = [];
   chunks.forEach((chunk, chunkIndex) => {
-    splitSentences(chunk.text).forEach((text, position) => {
-      const scored = scoreSentence(text, questionTerms, chunkIndex, position);
-      if (scored.overlap >= overlapMin) candidates.push(scored);
-    });
+    for (const sentence of scoreChunk(chunk.text, chunkIndex, questionTerms, termOf)) {
+      if (sentence.overlap >= overlapMin) candidates.push(sentence);
+    }
   });
   const chosen = chooseSentences(candidates, chunks);
   return chosen.length === 0 ? NO_ANSWER_SENTENCE : composeAnswer(chosen, chunks);
 }
 
-/** Lower-cased, stemmed content words of `text` (stop words and one-letter words removed). */
-function contentTerms(text: string): Set<string> {
-  const terms = new Set<string>();
-  for (const match of text.toLowerCase().matchAll(WORD)) {
-    const term = contentTerm(match[0]);
-    if (term !== undefined) terms.add(term);
-  }
-  return terms;
+/**
+ * Memoises {@link contentTerm} for one answer: a context repeats its words many times, and the
+ * stemmer's regexes dominated the profile. Per answer, never shared, so no tenant's words outlive
+ * the ask.
+ */
+function createTermMemo(): TermOf {
+  const memo = new Map<string, string | null>();
+  return (word) => {
+    let term = memo.get(word);
+    if (term === undefined) {
+      term = contentTerm(word) ?? null;
+      memo.set(word, term);
+    }
+    return term ?? undefined;
+  };
 }
 
 /** The stem of one lower-cased word, or `undefined` when the word carries no topic. */
@@ -120,75 +145,114 @@ function stem(word: string): string {
   return base;
 }
 
-/** The sentences of a chunk, whitespace collapsed to single spaces, empty and letterless ones dropped. */
-function splitSentences(text: string): string[] {
-  const sentences: string[] = [];
-  for (const piece of text.split(SENTENCE_BOUNDARY)) {
-    const sentence = piece.replace(/\s+/g, ' ').trim();
-    if (/[\p{L}\p{N}]/u.test(sentence)) sentences.push(sentence);
+/** The [start, end) spans of a text's sentences, in order (some may hold only whitespace). */
+function sentenceSpans(text: string): Array<[number, number]> {
+  const spans: Array<[number, number]> = [];
+  const boundary = new RegExp(SENTENCE_END);
+  let start = 0;
+  for (let match = boundary.exec(text); match !== null; match = boundary.exec(text)) {
+    const end = match.index + (match[1]?.length ?? 0);
+    spans.push([start, end]);
+    start = match.index + match[0].length;
   }
-  return sentences;
+  spans.push([start, text.length]);
+  return spans;
 }
 
 /**
- * Overlap = distinct question terms the sentence contains. The score adds a density bonus below 1
- * so that, at equal overlap, a focused sentence beats a long one that merely mentions the terms.
+ * Scores every sentence of one chunk in a single pass over its words. Overlap = distinct question
+ * terms the sentence contains; the score adds a density bonus below 1 so that, at equal overlap, a
+ * focused sentence beats a long one that merely mentions the terms.
  */
-function scoreSentence(text: string, questionTerms: ReadonlySet<string>, chunkIndex: number, position: number): ScoredSentence {
-  const matched = new Set<string>();
-  let termCount = 0;
-  for (const match of text.toLowerCase().matchAll(WORD)) {
-    const term = contentTerm(match[0]);
-    if (term === undefined) continue;
-    termCount += 1;
-    if (questionTerms.has(term)) matched.add(term);
-  }
-  const overlap = matched.size;
-  return { text, chunkIndex, position, overlap, score: overlap + overlap / (termCount + 1) };
+function scoreChunk(text: string, chunkIndex: number, questionTerms: ReadonlyMap<string, number>, termOf: TermOf): ScoredSentence[] {
+  const lower = text.toLowerCase();
+  // Lower-casing can lengthen a string (e.g. "İ"); then indexes would drift, so lower word by word.
+  const aligned = lower.length === text.length;
+  const source = aligned ? lower : text;
+  const words = new RegExp(WORD);
+  // stamp[i] = the sentence that last matched question term i: counts distinct terms without a Set.
+  const stamp = new Int32Array(questionTerms.size).fill(-1);
+  const scored: ScoredSentence[] = [];
+  sentenceSpans(text).forEach(([start, end], position) => {
+    let overlap = 0;
+    let termCount = 0;
+    words.lastIndex = start;
+    for (let match = words.exec(source); match !== null && match.index < end; match = words.exec(source)) {
+      const term = termOf(aligned ? match[0] : match[0].toLowerCase());
+      if (term === undefined) continue;
+      termCount += 1;
+      const index = questionTerms.get(term);
+      if (index !== undefined && stamp[index] !== position) {
+        stamp[index] = position;
+        overlap += 1;
+      }
+    }
+    if (overlap > 0) scored.push({ chunkIndex, position, start, end, overlap, score: overlap + overlap / (termCount + 1) });
+  });
+  return scored;
 }
 
 /**
  * Picks up to three sentences, best first: no duplicates (overlapping chunks repeat sentences), and
  * never past the answer length limit. A sentence from the best sentence's chunk may join with two
- * thirds of the best overlap (it continues the same passage); one from another chunk needs the best overlap
- * itself, because a weaker match elsewhere is usually a stray word, not more of the answer.
+ * thirds of the best overlap (it continues the same passage); one from another chunk needs the
+ * best overlap itself, because a weaker match elsewhere is usually a stray word, not more of the
+ * answer.
  * Ties go to the earlier sentence in context order, which keeps it deterministic.
  */
-function chooseSentences(candidates: ScoredSentence[], chunks: readonly ContextChunk[]): ScoredSentence[] {
+function chooseSentences(candidates: ScoredSentence[], chunks: readonly ContextChunk[]): Quote[] {
   candidates.sort((a, b) => b.score - a.score || a.chunkIndex - b.chunkIndex || a.position - b.position);
-  const best = candidates[0];
-  if (best === undefined) return [];
-  const sameChunkOverlapMin = Math.ceil((best.overlap * 2) / 3);
+  // The best sentence that can actually be quoted sets the bar for the others.
+  let best: ScoredSentence | undefined;
+  let sameChunkOverlapMin = 0;
   const seen = new Set<string>();
-  const chosen: ScoredSentence[] = [];
+  const chosen: Quote[] = [];
   let chars = 0;
   for (const candidate of candidates) {
     if (chosen.length === SENTENCES_PER_ANSWER_MAX || candidate.overlap < sameChunkOverlapMin) break;
-    if (candidate.chunkIndex !== best.chunkIndex && candidate.overlap < best.overlap) continue;
-    const key = candidate.text.toLowerCase();
+    if (best !== undefined && candidate.chunkIndex !== best.chunkIndex && candidate.overlap < best.overlap) continue;
+    // Only the few sentences that get this far are cut out and normalised.
+    const text = quoteOf(chunks[candidate.chunkIndex]?.text ?? '', candidate.start, candidate.end);
+    const key = text.toLowerCase();
     if (seen.has(key)) continue;
     // Budget the citation as if this sentence opened a new chunk group: an upper bound.
-    const cost = candidate.text.length + 1 + citation(chunks, candidate.chunkIndex).length;
+    const cost = text.length + 1 + citation(chunks, candidate.chunkIndex).length;
     if (chars + cost > LIMITS.answerCharsMax) continue;
+    if (best === undefined) {
+      best = candidate;
+      sameChunkOverlapMin = Math.ceil((best.overlap * 2) / 3);
+    }
     seen.add(key);
-    chosen.push(candidate);
+    chosen.push({ chunkIndex: candidate.chunkIndex, position: candidate.position, text });
     chars += cost;
   }
   return chosen;
 }
 
+/**
+ * The sentence as quoted: whitespace runs collapsed, and a leading list or heading marker dropped
+ * (it belongs to the document's layout, not to the sentence). Still a piece of the chunk's text.
+ */
+function quoteOf(text: string, start: number, end: number): string {
+  return text
+    .slice(start, end)
+    .replace(/\s+/g, ' ')
+    .trim()
+    .replace(/^(?:[#>*•-]+|\d+[.)]) /, '');
+}
+
 /** Groups the chosen sentences by chunk (best chunk first), in text order, each group cited once. */
-function composeAnswer(chosen: readonly ScoredSentence[], chunks: readonly ContextChunk[]): string {
-  const groups = new Map<number, ScoredSentence[]>();
-  for (const sentence of chosen) {
-    const group = groups.get(sentence.chunkIndex);
-    if (group === undefined) groups.set(sentence.chunkIndex, [sentence]);
-    else group.push(sentence);
+function composeAnswer(chosen: readonly Quote[], chunks: readonly ContextChunk[]): string {
+  const groups = new Map<number, Quote[]>();
+  for (const quote of chosen) {
+    const group = groups.get(quote.chunkIndex);
+    if (group === undefined) groups.set(quote.chunkIndex, [quote]);
+    else group.push(quote);
   }
   const parts: string[] = [];
   for (const [chunkIndex, group] of groups) {
     group.sort((a, b) => a.position - b.position);
-    parts.push(`${group.map((sentence) => sentence.text).join(' ')}${citation(chunks, chunkIndex)}`);
+    parts.push(`${group.map((quote) => quote.text).join(' ')}${citation(chunks, chunkIndex)}`);
   }
   return parts.join(' ');
 }

@@ -43,8 +43,8 @@ const ALGORITHM = 'local:hashgram-v1';
 
 /** Group weights, tuned on /work/shared/data/paraphrase-pairs.json (bench/embedder-quality.ts). */
 const UNIGRAM_WEIGHT = 1;
-const BIGRAM_WEIGHT = 0.5;
-const CHARGRAM_WEIGHT = 0.7;
+const BIGRAM_WEIGHT = 0.25;
+const CHARGRAM_WEIGHT = 1.4;
 
 /** Distinct seeds keep a unigram, a bigram and a character n-gram with equal text in separate buckets. */
 const UNIGRAM_SEED = 0x811c9dc5;
@@ -72,7 +72,7 @@ export function createLocalEmbedder(options: LocalEmbedderOptions = {}): Embedde
     dim,
     embed(text: string): Float32Array {
       try {
-        accumulate(tokenize(text), unigrams, bigrams, chargrams);
+        accumulate(tokenize(text, { keepStopWords: true }), unigrams, bigrams, chargrams);
         return mix(dim, [unigrams, UNIGRAM_WEIGHT], [bigrams, BIGRAM_WEIGHT], [chargrams, CHARGRAM_WEIGHT]);
       } finally {
         unigrams.fill(0);

@@ -81,12 +81,15 @@ export class TenantEnvironments {
     const dataKey = unwrapTenantKey(this.#options.registry.masterKey, tenant.id, tenant.wrappedKey);
     mkdirSync(path, { recursive: true, mode: 0o700 });
     const env = openKvEnvironment({ path, encryptionKey: dataKey });
-    const store = new TenantStore(env);
+    let store: TenantStore;
     try {
+      store = new TenantStore(env);
       store.initialise(isNew, tenant.id);
     } catch (error) {
       void env.close();
-      throw error;
+      if (error instanceof HostError) throw error;
+      // A wrong key can make LMDB fail while opening its tables (MDB_PAGE_NOTFOUND).
+      throw new HostError('STORAGE_MASTER_KEY', `the data key of tenant ${tenant.id} does not decrypt its environment`);
     }
     return { env, store, leases: 0, lastUsed: performance.now() };
   }

@@ -4,7 +4,7 @@
  * map of canary tokens to tenants that the leak guard consults. It holds no tenant documents,
  * vectors, caches or plugin state: those live in each tenant's own environment.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
@@ -82,25 +82,36 @@ export class Registry {
   static open(dataDir: string, master: MasterKey): Registry {
     const path = join(dataDir, 'registry');
     const existed = existsSync(join(path, 'data.mdb'));
+    const expected = masterKeyCheck(master);
+    // A plain file beside the registry lets a wrong key be refused before LMDB opens anything
+    // (opening would already touch its lock file, and a wrong key makes LMDB print page errors).
+    const checkFile = join(path, 'master-key.check');
+    if (existed && existsSync(checkFile) && readFileSync(checkFile, 'utf8').trim() !== expected) {
+      throw new HostError('STORAGE_MASTER_KEY', `the master key from ${master.source} does not open ${path}: wrong key`);
+    }
     mkdirSync(path, { recursive: true, mode: 0o700 });
     const encryptionKey = deriveKey(master, 'registry').subarray(0, 24).toString('base64url');
     const env = openKvEnvironment({ path, encryptionKey, mapSizeBytes: 1024 * 1024 * 1024 });
-    const registry = new Registry(env, master);
-    const expected = masterKeyCheck(master);
+    let registry: Registry | undefined;
     let stored: unknown;
     try {
+      registry = new Registry(env, master);
       stored = registry.#meta.get('masterKeyCheck');
     } catch {
+      // With a wrong key LMDB may fail to read its own pages (MDB_PAGE_NOTFOUND) or read garbage.
       stored = undefined;
     }
-    if (existed && stored !== expected) {
+    if (registry === undefined || (existed && stored !== expected)) {
       void env.close();
       throw new HostError(
         'STORAGE_MASTER_KEY',
         `the master key from ${master.source} does not open ${path}: wrong key, or a corrupted registry`,
       );
     }
-    if (!existed) registry.#meta.put('masterKeyCheck', expected);
+    if (!existed) {
+      registry.#meta.put('masterKeyCheck', expected);
+      writeFileSync(checkFile, `${expected}\n`, { mode: 0o600 });
+    }
     return registry;
   }
 

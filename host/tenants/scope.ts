@@ -28,7 +28,7 @@ export class TenantScope {
   #released = false;
 
   private constructor(mint: symbol, tenant: TenantRecord, lease: TenantLease, endUser: string | undefined) {
-    assert.equal(mint, MINT, 'TenantScope is minted only by tenants/scope.ts');
+    assert.ok(mint === MINT, 'TenantScope is minted only by tenants/scope.ts');
     this.#tenant = tenant;
     this.#lease = lease;
     this.#endUser = endUser;
@@ -158,7 +158,7 @@ export function mintScopeFromTicket(authority: TenantAuthority, tickets: TicketB
 export class OperatorCredential {
   readonly #via: string;
   private constructor(mintToken: symbol, via: string) {
-    assert.equal(mintToken, MINT, 'OperatorCredential is minted only by tenants/scope.ts');
+    assert.ok(mintToken === MINT, 'OperatorCredential is minted only by tenants/scope.ts');
     this.#via = via;
   }
   /** @internal */

@@ -114,6 +114,7 @@ export async function serveChat(context: ChatContext): Promise<void> {
     session = await context.openSession();
   } catch (error) {
     sendError(error);
+    // sendError already closed for hard limits; any other failure to start still ends the connection.
     socket.close(1011, 'session could not start');
     return;
   }

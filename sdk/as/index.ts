@@ -34,14 +34,28 @@ export { Reader, Writer } from "./codec";
 // Shared types
 // ---------------------------------------------------------------------------------------------
 
-/** Who spoke a chat turn or message. */
+/**
+ * Who spoke a chat turn or message.
+ *
+ * @example
+ * ```ts
+ * const question = new Message(Role.User).text(input.query);
+ * ```
+ */
 export enum Role {
   System = 0,
   User = 1,
   Assistant = 2,
 }
 
-/** What a prompt message part holds. */
+/**
+ * What a prompt message part holds.
+ *
+ * @example
+ * ```ts
+ * if (part.kind == PartKind.ChunkRef) logDebug("references " + part.value);
+ * ```
+ */
 export enum PartKind {
   /** Literal text, copied into the prompt as is. */
   Literal = 0,
@@ -49,20 +63,42 @@ export enum PartKind {
   ChunkRef = 1,
 }
 
-/** Which index `indexSearch` asks; a bit set. */
+/**
+ * Which index `indexSearch` asks; a bit set.
+ *
+ * @example
+ * ```ts
+ * const options = new SearchOptions();
+ * options.mode = SearchMode.Lexical;
+ * ```
+ */
 export enum SearchMode {
   Vector = 1,
   Lexical = 2,
   Hybrid = 3,
 }
 
-/** Which index produced a hit. */
+/**
+ * Which index produced a hit.
+ *
+ * @example
+ * ```ts
+ * const lexical = hits.filter((hit: Hit): bool => hit.via == Via.Lexical);
+ * ```
+ */
 export enum Via {
   Vector = 1,
   Lexical = 2,
 }
 
-/** The status byte every host function response starts with. */
+/**
+ * The status byte every host function response starts with.
+ *
+ * @example
+ * ```ts
+ * if (chunkGet(id) == null && lastError()!.status == HostStatus.NotFound) logWarn("stale id " + id);
+ * ```
+ */
 export enum HostStatus {
   Ok = 0,
   BadRequest = 1,

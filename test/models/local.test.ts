@@ -1,5 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { LIMITS } from '../../host/limits.ts';
 import { LOCAL_MODEL_ID, NO_ANSWER_SENTENCE, createLocalModel, extractAnswer } from '../../host/models/local.ts';
 import type { ContextChunk, ModelRequest } from '../../host/models/model.ts';
 import { collect } from './provider-server.ts';
@@ -71,6 +72,20 @@ test('answers from the right chunk and cites it', async () => {
 test('matches plurals and verb forms of the question words', () => {
   assert.is(extractAnswer('Is a gift card refundable?', CHUNKS), 'Gift cards are not refundable. [refunds#1]');
   assert.is(extractAnswer('return a damaged item', CHUNKS), 'Damaged items can be returned for a full refund within 30 days. [refunds#0]');
+});
+
+test('splits at line breaks before list items and headings, and drops their markers', () => {
+  const policy: ContextChunk[] = [
+    {
+      chunkId: 'policy#2',
+      docId: 'policy',
+      title: 'Policy',
+      text: '# Returns\n- Items can be returned within 30 days\n- Opened software cannot be returned\r\n\r\nVersion 3.5 applies.',
+    },
+  ];
+  assert.is(extractAnswer('Can opened software be returned?', policy), 'Opened software cannot be returned [policy#2]');
+  assert.is(extractAnswer('Which version applies?', policy), 'Version 3.5 applies. [policy#2]');
+  assertQuotesOnly(extractAnswer('Can opened software be returned?', policy), policy);
 });
 
 test('quotes several sentences, one citation per chunk, no duplicates', () => {
@@ -157,6 +172,19 @@ test('stops with the abort reason as soon as the signal aborts', async () => {
   } catch (error) {
     assert.is(error, reason);
   }
+});
+
+test(`never quotes past answerCharsMax (${LIMITS.answerCharsMax})`, () => {
+  const runOn = `${'refund policy '.repeat(Math.ceil(LIMITS.answerCharsMax / 14))}applies.`;
+  const chunks: ContextChunk[] = [{ chunkId: 'long#0', docId: 'long', title: 'Long', text: `${runOn} Refunds take 5 days.` }];
+  assert.ok(runOn.length > LIMITS.answerCharsMax);
+  // The run-on sentence matches best but cannot fit, so the next one answers.
+  assert.is(extractAnswer('refund policy', chunks), 'Refunds take 5 days. [long#0]');
+  // A sentence that just fits (with its citation and a joining space) is quoted whole.
+  const fits = `${'refund '.repeat(Math.floor((LIMITS.answerCharsMax - 20) / 7))}end.`;
+  const answer = extractAnswer('refund', [{ chunkId: 'fit#0', docId: 'fit', title: 'Fit', text: fits }]);
+  assert.is(answer, `${fits} [fit#0]`);
+  assert.ok(answer.length <= LIMITS.answerCharsMax);
 });
 
 test('routing never changes the local model id', () => {

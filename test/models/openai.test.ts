@@ -4,6 +4,7 @@ import { HostError } from '../../host/errors.ts';
 import { LIMITS } from '../../host/limits.ts';
 import type { ModelRequest } from '../../host/models/model.ts';
 import { createOpenAIModel } from '../../host/models/openai.ts';
+import { within } from '../helpers/deadline.ts';
 import {
   assertHostError,
   closedPort,
@@ -11,7 +12,6 @@ import {
   deltaEvent,
   pause,
   startEventStream,
-  withDeadline,
   withProvider,
 } from './provider-server.ts';
 
@@ -207,14 +207,14 @@ test('a server that stalls mid-answer fails with MODEL_TIMEOUT', () =>
 test('connection refused fails with MODEL_FAILED naming the URL', async () => {
   const port = await closedPort();
   const model = createOpenAIModel({ url: `http://127.0.0.1:${port}/v1?token=query-secret`, model: 'llama3', apiKey: API_KEY, timeoutMs: 2_000 });
-  const error = await withDeadline(
+  const error = await within(
     assertHostError(
       collect(model.stream(request())),
       'MODEL_FAILED',
       new RegExp(`^model provider at http://127\\.0\\.0\\.1:${port}/v1/chat/completions refused the connection \\(ECONNREFUSED\\)$`),
     ),
-    5_000,
     'refused connection',
+    5_000,
   );
   assert.not.match(error.message, API_KEY);
   assert.not.match(error.message, 'query-secret');

@@ -1,12 +1,14 @@
 /**
  * Test fixtures for model providers: a real OpenAI-style HTTP server on 127.0.0.1 port 0 whose
- * behaviour each test scripts, plus a deadline helper. uvu has no timeouts, so every test runs
- * under a deadline and closes its server, and a hung provider fails the test instead of hanging it.
+ * behaviour each test scripts byte by byte (test/helpers/model-server.ts only streams well-formed
+ * answers). uvu has no timeouts, so every test runs under a deadline and closes its server, and a
+ * hung provider fails the test instead of hanging it.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HostError } from '../../host/errors.ts';
 import * as assert from 'uvu/assert';
+import { within } from '../helpers/deadline.ts';
 
 /** One request the fake provider received. */
 export interface ReceivedRequest {
@@ -30,22 +32,6 @@ export interface FakeProvider {
 
 /** Milliseconds any one test may take before it fails. */
 export const TEST_DEADLINE_MS = 5_000;
-
-/**
- * Rejects with a clear message when `promise` does not settle within `ms`.
- * @throws {Error} when the deadline passes first.
- */
-export async function withDeadline<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /**
  * Starts a fake provider, runs `body` against it under {@link TEST_DEADLINE_MS}, and always closes
@@ -72,13 +58,13 @@ export async function withProvider(handler: ProviderHandler, body: (provider: Fa
   const provider: FakeProvider = {
     url: `http://127.0.0.1:${port}/v1`,
     requests,
-    connectionClosed: (index) => withDeadline(closed[index] ?? Promise.reject(new Error(`no request ${index}`)), 2_000, 'connection close'),
+    connectionClosed: (index) => within(closed[index] ?? Promise.reject(new Error(`no request ${index}`)), 'connection close', 2_000),
   };
   try {
-    await withDeadline(body(provider), TEST_DEADLINE_MS, 'test');
+    await within(body(provider), 'test', TEST_DEADLINE_MS);
   } finally {
     server.closeAllConnections();
-    await withDeadline(new Promise<void>((resolve) => server.close(() => resolve())), 2_000, 'server close');
+    await within(new Promise<void>((resolve) => server.close(() => resolve())), 'server close', 2_000);
   }
 }
 

@@ -1,0 +1,160 @@
+/**
+ * Invariant 2 at rest: one encrypted environment per tenant, in its own directory; no plaintext on
+ * disk; deletion destroys the key first, then the directory; the pool of open environments is
+ * bounded; plugin kv state is namespaced and size-capped (each limit on both sides).
+ */
+import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { HostError } from '../../host/errors.ts';
+import { LIMITS } from '../../host/limits.ts';
+import { createLocalEmbedder } from '../../host/retrieval/embedder.ts';
+import { ingestDocuments } from '../../host/retrieval/ingest.ts';
+import { TenantEnvironments } from '../../host/storage/environments.ts';
+import { parseMasterKey, unwrapTenantKey } from '../../host/storage/keys.ts';
+import { openKvEnvironment } from '../../host/storage/lmdb.ts';
+import { Registry } from '../../host/storage/registry.ts';
+import { createTenant, deleteTenant } from '../../host/tenants/lifecycle.ts';
+import { mintScopeFromApiKey, operatorFromLocalAccess, type TenantAuthority } from '../../host/tenants/scope.ts';
+
+const MASTER = parseMasterKey('22'.repeat(32), 'test');
+
+function setup(openMax = 8): { dir: string; authority: TenantAuthority; close(): Promise<void> } {
+  const dir = mkdtempSync(join(tmpdir(), 'ctx-storage-'));
+  const registry = Registry.open(dir, MASTER);
+  const environments = new TenantEnvironments({ dataDir: dir, registry, openMax });
+  return {
+    dir,
+    authority: { registry, environments },
+    close: async () => {
+      await environments.close();
+      await registry.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function expectHostError(action: () => unknown, code: string, message: RegExp): void {
+  try {
+    action();
+  } catch (error) {
+    assert.instance(error, HostError);
+    assert.equal((error as HostError).code, code);
+    assert.match((error as HostError).message, message);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+test('each tenant has its own directory, and no plaintext reaches the data files', async () => {
+  const { dir, authority, close } = setup();
+  try {
+    const a = createTenant(authority, operatorFromLocalAccess(), 'A');
+    const b = createTenant(authority, operatorFromLocalAccess(), 'B');
+    const scope = mintScopeFromApiKey(authority, a.apiKey);
+    ingestDocuments(scope, createLocalEmbedder(), [{ id: 'secret', text: 'PLAINTEXT-MARKER-7731 lives only in tenant A.' }]);
+    scope.release();
+    await authority.environments.close();
+    assert.equal(readdirSync(join(dir, 'tenants')).sort(), [a.tenant.id, b.tenant.id].sort());
+    for (const tenantDir of readdirSync(join(dir, 'tenants'))) {
+      const bytes = readFileSync(join(dir, 'tenants', tenantDir, 'data.mdb'));
+      assert.not.ok(bytes.includes('PLAINTEXT-MARKER-7731'), `plaintext in ${tenantDir}`);
+    }
+    assert.not.ok(readFileSync(join(dir, 'registry', 'data.mdb')).includes(a.apiKey.slice(-20)), 'API key plaintext in registry');
+  } finally {
+    await close();
+  }
+});
+
+test('delete destroys the key, then the directory: a copy taken before cannot be read', async () => {
+  const { dir, authority, close } = setup();
+  try {
+    const doomed = createTenant(authority, operatorFromLocalAccess(), 'Doomed');
+    const scope = mintScopeFromApiKey(authority, doomed.apiKey);
+    ingestDocuments(scope, createLocalEmbedder(), [{ id: 'x', text: 'Something worth stealing.' }]);
+    scope.release();
+    const copy = join(dir, 'stolen-copy');
+    cpSync(join(dir, 'tenants', doomed.tenant.id), copy, { recursive: true });
+    const dataKeyBefore = unwrapTenantKey(MASTER, doomed.tenant.id, doomed.tenant.wrappedKey);
+    assert.equal(await deleteTenant(authority, operatorFromLocalAccess(), doomed.tenant.id), true);
+    assert.not.ok(existsSync(join(dir, 'tenants', doomed.tenant.id)));
+    assert.equal(authority.registry.findTenant(doomed.tenant.id), undefined, 'the wrapped key is gone with the record');
+    assert.equal(authority.registry.authenticate(doomed.apiKey), undefined);
+    // Without the data key the copy is noise: a guessed key reads nothing.
+    const env = openKvEnvironment({ path: copy, encryptionKey: 'x'.repeat(32) });
+    let read: unknown;
+    try {
+      read = env.table<unknown>('documents', 'structured').get('x');
+    } catch (error) {
+      // LMDB may already fail to find its own pages under a wrong key: equally unreadable.
+      assert.match((error as Error).message, /MDB_PAGE_NOTFOUND/);
+      read = undefined;
+    }
+    assert.equal(read, undefined);
+    await env.close();
+    assert.equal(dataKeyBefore.length, 32);
+  } finally {
+    await close();
+  }
+});
+
+test('open environments are bounded: at the limit all open; one over needs an idle one', async () => {
+  const { authority, close } = setup(2);
+  try {
+    const tenants = ['A', 'B', 'C'].map((name) => createTenant(authority, operatorFromLocalAccess(), name));
+    const a = mintScopeFromApiKey(authority, tenants[0]!.apiKey);
+    const b = mintScopeFromApiKey(authority, tenants[1]!.apiKey);
+    assert.equal(authority.environments.openCount, 2);
+    expectHostError(() => mintScopeFromApiKey(authority, tenants[2]!.apiKey), 'STORAGE_ENV_LIMIT', /all 2 open tenant environments are in use/);
+    a.release();
+    const c = mintScopeFromApiKey(authority, tenants[2]!.apiKey);
+    assert.equal(authority.environments.openCount, 2);
+    b.release();
+    c.release();
+  } finally {
+    await close();
+  }
+});
+
+test('plugin kv: namespaced by slot, size-capped on both sides of each limit', async () => {
+  const { authority, close } = setup();
+  try {
+    const { apiKey } = createTenant(authority, operatorFromLocalAccess(), 'KV');
+    const scope = mintScopeFromApiKey(authority, apiKey);
+    const store = scope.store;
+    store.kvSet('retrieval', 'k', new Uint8Array([1]));
+    assert.equal(store.kvGet('prompt', 'k'), undefined, 'another slot does not see it');
+    assert.equal([...(store.kvGet('retrieval', 'k') ?? [])], [1]);
+    store.kvSet('retrieval', 'v'.repeat(LIMITS.kvKeyBytesMax), new Uint8Array(LIMITS.kvValueBytesMax));
+    expectHostError(() => store.kvSet('retrieval', 'v'.repeat(LIMITS.kvKeyBytesMax + 1), new Uint8Array(1)), 'STORAGE_QUOTA', /kv key is 257 bytes/);
+    expectHostError(() => store.kvSet('retrieval', 'big', new Uint8Array(LIMITS.kvValueBytesMax + 1)), 'STORAGE_QUOTA', /kv value is 65537 bytes, limit 65536/);
+    store.kvSet('retrieval', 'k', new Uint8Array(0));
+    assert.equal(store.kvGet('retrieval', 'k'), undefined, 'an empty value deletes');
+    scope.release();
+  } finally {
+    await close();
+  }
+});
+
+test('kv total per slot: filling to the quota passes, one byte over fails', async () => {
+  const { authority, close } = setup();
+  try {
+    const { apiKey } = createTenant(authority, operatorFromLocalAccess(), 'Quota');
+    const scope = mintScopeFromApiKey(authority, apiKey);
+    const store = scope.store;
+    const slot = 'prompt';
+    const used = store.kvGet(slot, '__ctx_canary')?.byteLength ?? 0;
+    const full = Math.floor((LIMITS.kvBytesPerSlotMax - used) / LIMITS.kvValueBytesMax);
+    for (let i = 0; i < full; i += 1) store.kvSet(slot, `fill-${i}`, new Uint8Array(LIMITS.kvValueBytesMax));
+    const rest = LIMITS.kvBytesPerSlotMax - used - full * LIMITS.kvValueBytesMax;
+    if (rest > 0) store.kvSet(slot, 'rest', new Uint8Array(rest));
+    expectHostError(() => store.kvSet(slot, 'one-more', new Uint8Array(1)), 'STORAGE_QUOTA', /would be 16777217 bytes, limit 16777216/);
+    scope.release();
+  } finally {
+    await close();
+  }
+});
+
+test.run();
