@@ -107,28 +107,48 @@ function main(): void {
   const similars = pairs.map((pair) => embedder.embed(pair.similar));
   const { positives, negatives, lookups, cached } = scorePairs(pairs, origins, similars);
 
-  console.log(`${embedder.id}: ${positives.length} positives, ${negatives.length} hard negatives, ROC AUC ${areaUnderCurve(positives, negatives).toFixed(5)}`);
-  console.log(`\ncosine distribution    ${PERCENTILES.map((p) => `p${p}`.padStart(6)).join(' ')}`);
-  for (const [name, scores] of [['positives', positives], ['hard negatives', negatives]] as const) {
-    console.log(`${name.padEnd(22)} ${PERCENTILES.map((p) => percentile(scores, p).toFixed(3).padStart(6)).join(' ')}`);
+  const auc = areaUnderCurve(positives, negatives).toFixed(5);
+  console.log(`${embedder.id}: ${positives.length} positives, ${negatives.length} hard negatives, ROC AUC ${auc}`);
+  printDistributions(positives, negatives);
+  printThresholds(positives, negatives, lookups, cached);
+  console.log('\nhighest-scoring wrong hits (many restate the same fact: the set has near-duplicate origins):');
+  for (const lookup of [...lookups].filter((l) => !l.correct).sort((a, b) => b.score - a.score).slice(0, 5)) {
+    console.log(`  ${lookup.score.toFixed(3)}  "${lookup.query}"\n         → "${lookup.found}"`);
   }
+}
+
+/** Right-aligns each value in its column. */
+function row(values: ReadonlyArray<string | number>, widths: readonly number[]): string {
+  return values.map((value, i) => String(value).padStart(widths[i] ?? 8)).join('  ');
+}
+
+function printDistributions(positives: Float64Array, negatives: Float64Array): void {
+  const widths = [14, ...PERCENTILES.map(() => 6)];
+  console.log(`\n${row(['cosine', ...PERCENTILES.map((p) => `p${p}`)], widths)}`);
+  for (const [name, scores] of [['positives', positives], ['hard negatives', negatives]] as const) {
+    console.log(row([name, ...PERCENTILES.map((p) => percentile(scores, p).toFixed(3))], widths));
+  }
+}
+
+function printThresholds(positives: Float64Array, negatives: Float64Array, lookups: readonly Lookup[], cached: number): void {
   const correctTop1 = lookups.filter((lookup) => lookup.correct).length;
-  console.log(`\ncache simulation: ${cached} distinct origins cached, ${lookups.length} lookups; best origin is the right one for ${correctTop1}`);
-  console.log(`threshold  positives ≥  negatives ≥  neg per 1e6 | correct hits  wrong hits  misses  wrong share`);
+  console.log(`\ncache simulation: ${cached} distinct origins cached, ${lookups.length} lookups; best origin right for ${correctTop1}`);
+  const widths = [9, 11, 11, 11, 12, 10, 6, 11];
+  console.log(row(['threshold', 'positives ≥', 'negatives ≥', 'neg per 1e6', 'correct hits', 'wrong hits', 'misses', 'wrong share'], widths));
   for (const threshold of THRESHOLDS) {
     const hits = lookups.filter((lookup) => lookup.score >= threshold);
     const correct = hits.filter((lookup) => lookup.correct).length;
     const wrong = hits.length - correct;
     const negativeCount = atLeast(negatives, threshold);
-    console.log(`${threshold.toFixed(2).padStart(9)}  ${String(atLeast(positives, threshold)).padStart(11)}  ${String(negativeCount).padStart(11)}  ${((negativeCount / negatives.length) * 1e6).toFixed(0).padStart(11)} | ${String(correct).padStart(12)}  ${String(wrong).padStart(10)}  ${String(lookups.length - hits.length).padStart(6)}  ${(hits.length === 0 ? 0 : (100 * wrong) / hits.length).toFixed(1).padStart(10)}%`);
+    const share = hits.length === 0 ? 0 : (100 * wrong) / hits.length;
+    console.log(row([
+      threshold.toFixed(2), atLeast(positives, threshold), negativeCount, ((negativeCount / negatives.length) * 1e6).toFixed(0),
+      correct, wrong, lookups.length - hits.length, `${share.toFixed(1)}%`,
+    ], widths));
   }
   for (const share of [0.01, 0.02, 0.05]) {
     const best = bestThreshold(lookups, share);
     console.log(`wrong hits ≤ ${share * 100}% of hits: threshold ${best.threshold.toFixed(3)} → ${best.correct} correct, ${best.wrong} wrong`);
-  }
-  console.log('\nhighest-scoring wrong hits (many restate the same fact: the set has near-duplicate origins):');
-  for (const lookup of [...lookups].filter((l) => !l.correct).sort((a, b) => b.score - a.score).slice(0, 5)) {
-    console.log(`  ${lookup.score.toFixed(3)}  "${lookup.query}"\n         → "${lookup.found}"`);
   }
 }
 

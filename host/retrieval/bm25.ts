@@ -76,14 +76,17 @@ export class Bm25Index {
    */
   add(row: number, termFreqs: ReadonlyMap<string, number>, length: number): void {
     this.#assertOpen();
-    assert.ok(Number.isInteger(row) && row >= 0 && row < LIMITS.chunksPerTenantMax, `row is ${row}; allowed: 0 to ${LIMITS.chunksPerTenantMax - 1}`);
+    const rowsMax = LIMITS.chunksPerTenantMax;
+    assert.ok(Number.isInteger(row) && row >= 0 && row < rowsMax, `row is ${row}; allowed: 0 to ${rowsMax - 1}`);
     assert.ok(Number.isFinite(length) && length >= 0, `length is ${length}; allowed: a finite number >= 0`);
+    for (const freq of termFreqs.values()) {
+      assert.ok(Number.isFinite(freq) && freq > 0, `frequency of a term is ${freq}; allowed: a positive number`);
+    }
     if (this.has(row)) this.delete(row);
     this.#purge(row);
     this.#ensureRows(row + 1);
     const postings: Posting[] = [];
     for (const [term, freq] of termFreqs) {
-      assert.ok(Number.isFinite(freq) && freq > 0, `frequency of a term is ${freq}; allowed: a positive number`);
       const posting = this.#terms.get(term) ?? this.#newPosting(term);
       appendEntry(posting, row, freq);
       posting.df++;

@@ -79,12 +79,14 @@ function resolveOptions(options: ChunkOptions): { targetChars: number; overlapCh
   const targetChars = options.targetChars ?? DEFAULT_TARGET_CHARS;
   const { chunkTargetCharsMin: min, chunkTargetCharsMax: max } = LIMITS;
   if (!Number.isInteger(targetChars) || targetChars < min || targetChars > max) {
-    throw new HostError('CONFIG_INVALID', `targetChars is ${targetChars}; allowed: an integer from ${min} to ${max}`, { setting: 'targetChars' });
+    const message = `targetChars is ${targetChars}; allowed: an integer from ${min} to ${max}`;
+    throw new HostError('CONFIG_INVALID', message, { setting: 'targetChars' });
   }
   const overlapChars = options.overlapChars ?? Math.min(DEFAULT_OVERLAP_CHARS, Math.floor(targetChars / 4));
   const overlapMax = Math.floor(targetChars / 4);
   if (!Number.isInteger(overlapChars) || overlapChars < 0 || overlapChars > overlapMax) {
-    throw new HostError('CONFIG_INVALID', `overlapChars is ${overlapChars}; allowed: an integer from 0 to ${overlapMax} (targetChars / 4)`, { setting: 'overlapChars' });
+    const message = `overlapChars is ${overlapChars}; allowed: an integer from 0 to ${overlapMax} (targetChars / 4)`;
+    throw new HostError('CONFIG_INVALID', message, { setting: 'overlapChars' });
   }
   return { targetChars, overlapChars };
 }

@@ -4,8 +4,8 @@
  * embedders are never compared.
  *
  * The local embedder needs no model download: it is a feature-hashing ("hashing trick") embedder over
- * the shared tokenizer's terms. Three feature groups, each hashed with its own seed into the same
- * `dim` buckets:
+ * the shared tokenizer's terms, stop words kept (see TokenizeOptions). Three feature groups, each
+ * hashed with its own seed into the same `dim` buckets:
  * - word unigrams (exact term overlap),
  * - word bigrams (word order and phrases: "model card" vs "card model"),
  * - character 3- to 5-grams of each term with `<`/`>` boundary markers (morphology and spelling

@@ -6,7 +6,7 @@
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import { randomHex, sha256Hex } from '../storage/keys.ts';
-import type { ChunkRecord, DocumentRecord } from '../storage/tenant-store.ts';
+import type { ChunkRecord, ChunkTerms, DocumentRecord } from '../storage/tenant-store.ts';
 import type { TenantScope } from '../tenants/scope.ts';
 import { termFrequencies } from './bm25.ts';
 import { chunkText } from './chunker.ts';
@@ -108,7 +108,7 @@ function validateMetadata(metadata: unknown, where: string): Record<string, stri
 
 interface PreparedDocument {
   record: DocumentRecord;
-  chunks: { chunk: ChunkRecord; vector: Float32Array }[];
+  chunks: { chunk: ChunkRecord; terms: ChunkTerms; vector: Float32Array }[];
   previous: DocumentRecord | undefined;
 }
 
@@ -146,7 +146,7 @@ export function ingestDocuments(scope: TenantScope, embedder: Embedder, document
     result.generation = writePrepared(scope, prepared, { generation: counters.generation + 1, nextRow });
     for (const doc of prepared) {
       for (const row of doc.previous?.rows ?? []) index.delete(row);
-      for (const { chunk, vector } of doc.chunks) index.add(chunk, vector);
+      for (const { chunk, terms, vector } of doc.chunks) index.add(chunk, terms, vector);
       if (doc.previous === undefined) result.inserted += 1;
       else result.updated += 1;
       result.chunks += doc.chunks.length;
@@ -177,10 +177,9 @@ function prepareDocument(
       title,
       text: piece.text,
       metadata,
-      terms: [...termFrequencies(tokens)],
-      length: tokens.length,
     };
-    return { chunk, vector: embedCached(scope, embedder, `${title}\n${piece.text}`) };
+    const terms: ChunkTerms = { terms: [...termFrequencies(tokens)], length: tokens.length };
+    return { chunk, terms, vector: embedCached(scope, embedder, `${title}\n${piece.text}`) };
   });
   const record: DocumentRecord = {
     id: input.id,
@@ -199,8 +198,9 @@ function writePrepared(scope: TenantScope, prepared: PreparedDocument[], counter
   store.transaction(() => {
     for (const doc of prepared) {
       for (const row of doc.previous?.rows ?? []) removeRow(scope, row);
-      for (const { chunk, vector } of doc.chunks) {
+      for (const { chunk, terms, vector } of doc.chunks) {
         store.chunks.put(chunk.row, chunk);
+        store.chunkTerms.put(chunk.row, terms);
         store.chunkRows.put(chunk.chunkId, chunk.row);
         store.vectors.put(chunk.row, encodeVector(vector));
       }
@@ -216,6 +216,7 @@ function removeRow(scope: TenantScope, row: number): void {
   const chunk = store.chunks.get(row);
   if (chunk !== undefined) store.chunkRows.remove(chunk.chunkId);
   store.chunks.remove(row);
+  store.chunkTerms.remove(row);
   store.vectors.remove(row);
 }
 

@@ -5,7 +5,7 @@
  * with it, so it can only ever hold that tenant's chunks.
  */
 import type { SearchHit, SearchRequest } from '../sandbox/capabilities.ts';
-import type { ChunkRecord, TenantStore } from '../storage/tenant-store.ts';
+import type { ChunkRecord, ChunkTerms, TenantStore } from '../storage/tenant-store.ts';
 import { Bm25Index } from './bm25.ts';
 import type { Embedder } from './embedder.ts';
 import { tokenize } from './tokenize.ts';
@@ -49,7 +49,7 @@ export class TenantIndex {
         vector = embedder.embed(chunk.text);
         rewrites.push([chunk.row, vector]);
       }
-      index.add(chunk, vector);
+      index.add(chunk, store.chunkTerms.get(chunk.row) ?? { terms: [], length: 0 }, vector);
     }
     if (rewrites.length > 0 || stale) {
       store.transaction(() => {
@@ -65,11 +65,11 @@ export class TenantIndex {
     return this.#rows.size;
   }
 
-  /** Adds one stored chunk with its vector. */
-  add(chunk: ChunkRecord, vector: Float32Array): void {
+  /** Adds one stored chunk with its lexical entry and its vector. */
+  add(chunk: ChunkRecord, terms: ChunkTerms, vector: Float32Array): void {
     this.#rows.set(chunk.row, { chunkId: chunk.chunkId, docId: chunk.docId, metadata: chunk.metadata });
     this.#vectors.set(chunk.row, vector);
-    this.#lexical.add(chunk.row, new Map(chunk.terms), chunk.length);
+    this.#lexical.add(chunk.row, new Map(terms.terms), terms.length);
   }
 
   /** Removes one row. */

@@ -72,6 +72,11 @@ export class TopK {
     return scoreA < scoreB || (scoreA === scoreB && rowA > rowB);
   }
 
+  /** True when the entry at heap index `a` ranks below the one at `b`. */
+  #worseAt(a: number, b: number): boolean {
+    return this.#worse(this.#scores[a] as number, this.#rows[a] as number, this.#scores[b] as number, this.#rows[b] as number);
+  }
+
   #siftUp(index: number, row: number, score: number): void {
     let i = index;
     while (i > 0) {
@@ -92,7 +97,7 @@ export class TopK {
       let child = 2 * i + 1;
       if (child >= this.#size) break;
       const right = child + 1;
-      if (right < this.#size && this.#worse(this.#scores[right] as number, this.#rows[right] as number, this.#scores[child] as number, this.#rows[child] as number)) child = right;
+      if (right < this.#size && this.#worseAt(right, child)) child = right;
       if (!this.#worse(this.#scores[child] as number, this.#rows[child] as number, score, row)) break;
       this.#scores[i] = this.#scores[child] as number;
       this.#rows[i] = this.#rows[child] as number;
@@ -112,8 +117,6 @@ export class VectorIndex {
   #size = 0;
   /** One past the highest row ever set: the scan bound. */
   #rowEnd = 0;
-  /** The normalised query of the running search (scratch, overwritten by every search). */
-  readonly #query: Float32Array;
   #closed = false;
 
   /**
@@ -123,12 +126,12 @@ export class VectorIndex {
   constructor(dim: number, options: VectorIndexOptions = {}) {
     const initialRows = options.initialRows ?? 64;
     assert.ok(Number.isInteger(dim) && dim > 0, `dim is ${dim}; allowed: a positive integer`);
-    assert.ok(Number.isInteger(initialRows) && initialRows > 0 && initialRows <= LIMITS.chunksPerTenantMax, `initialRows is ${initialRows}`);
+    const rowsMax = LIMITS.chunksPerTenantMax;
+    assert.ok(Number.isInteger(initialRows) && initialRows > 0 && initialRows <= rowsMax, `initialRows is ${initialRows}`);
     this.#dim = dim;
     this.#capacity = roundToWord(initialRows);
     this.#vectors = new Float32Array(this.#capacity * dim);
     this.#live = new Uint32Array(this.#capacity / BITS_PER_WORD);
-    this.#query = new Float32Array(dim);
   }
 
   /** The vector length. */
@@ -155,7 +158,8 @@ export class VectorIndex {
    */
   set(row: number, vector: Float32Array): void {
     this.#assertOpen();
-    assert.ok(Number.isInteger(row) && row >= 0 && row < LIMITS.chunksPerTenantMax, `row is ${row}; allowed: 0 to ${LIMITS.chunksPerTenantMax - 1}`);
+    const rowsMax = LIMITS.chunksPerTenantMax;
+    assert.ok(Number.isInteger(row) && row >= 0 && row < rowsMax, `row is ${row}; allowed: 0 to ${rowsMax - 1}`);
     const scale = inverseNorm(vector, this.#dim);
     if (row >= this.#capacity) this.#grow(row + 1);
     const base = row * this.#dim;
@@ -192,7 +196,8 @@ export class VectorIndex {
     const scale = inverseNorm(query, dim);
     const top = new TopK(Math.min(k, this.#size));
     if (this.#size === 0 || k === 0 || scale === 0) return this.#zeroScores(top, accept);
-    const q = this.#query;
+    // A fresh copy per search (1 KiB at dim 256, nothing next to the scan): no query outlives its call.
+    const q = new Float32Array(dim);
     for (let i = 0; i < dim; i++) q[i] = (query[i] as number) * scale;
     // Locals, not fields, in the hot loop: V8 then keeps them in registers.
     const vectors = this.#vectors;
@@ -207,8 +212,10 @@ export class VectorIndex {
         const first = word * BITS_PER_WORD + shift;
         dotBlock(vectors, first * dim, q, dim, scores);
         for (let j = 0; j < ROWS_PER_BLOCK; j++) {
+          const row = first + j;
           const score = scores[j] as number;
-          if ((nibble & (1 << j)) !== 0 && top.wouldKeep(first + j, score) && (accept === undefined || accept(first + j))) top.push(first + j, score);
+          if ((nibble & (1 << j)) === 0 || !top.wouldKeep(row, score)) continue;
+          if (accept === undefined || accept(row)) top.push(row, score);
         }
       }
     }

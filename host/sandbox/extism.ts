@@ -195,3 +195,16 @@ export async function loadWasmPlugin(module: WebAssembly.Module, options: WasmPl
     close: () => plugin.close(),
   };
 }
+
+/**
+ * Benchmark baseline only (bench/session-start.ts): the same module in Extism's worker mode, a
+ * thread per instance. The host never uses it — DESIGN.md measures why a thread per session
+ * cannot scale — but the session-start figure is printed as a ratio against it.
+ * @throws Error from Extism when the module cannot be instantiated.
+ */
+export async function loadWorkerPluginForBenchmark(module: WebAssembly.Module, namespace: string, functionNames: readonly string[]): Promise<{ close(): Promise<void> }> {
+  const functions: Record<string, () => bigint> = {};
+  for (const name of functionNames) functions[name] = () => 0n;
+  const plugin = await createPlugin({ wasm: [{ module }] }, { useWasi: false, runInWorker: true, functions: { [namespace]: functions } });
+  return { close: () => plugin.close() };
+}

@@ -29,8 +29,13 @@ export interface ChunkRecord {
   title: string;
   text: string;
   metadata: Record<string, string>;
-  /** Lexical index entry: term frequencies, as [term, count] pairs, and the token count. */
+}
+
+/** A chunk's lexical index entry, kept apart from its text so reading a chunk stays cheap. */
+export interface ChunkTerms {
+  /** Term frequencies as [term, count] pairs. */
   terms: [string, number][];
+  /** Token count (BM25 document length). */
   length: number;
 }
 
@@ -53,6 +58,8 @@ export class TenantStore {
   readonly documents: KvTable<DocumentRecord>;
   /** Chunks by row. */
   readonly chunks: KvTable<ChunkRecord>;
+  /** Row → lexical entry (term frequencies and length). */
+  readonly chunkTerms: KvTable<ChunkTerms>;
   /** Chunk id → row. */
   readonly chunkRows: KvTable<number>;
   /** Row → float32 vector bytes of the tenant's embedder. */
@@ -73,6 +80,7 @@ export class TenantStore {
     this.documents = env.table('documents', 'structured');
     this.chunks = env.table('chunks', 'structured');
     this.chunkRows = env.table('chunkRows', 'structured');
+    this.chunkTerms = env.table('chunkTerms', 'structured');
     this.vectors = env.table('vectors', 'binary');
     this.pluginKv = env.table('pluginKv', 'binary');
     this.semanticCache = env.table('semanticCache', 'structured');

@@ -4,7 +4,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLocalEmbedder, LOCAL_EMBEDDER_DIM } from '../../host/retrieval/embedder.ts';
 
-const PAIRS = JSON.parse(readFileSync(new URL('../../../shared/data/paraphrase-pairs.json', import.meta.url), 'utf8')) as Array<{ origin: string; similar: string }>;
+const DATA = new URL('../../../shared/data/paraphrase-pairs.json', import.meta.url);
+const PAIRS = JSON.parse(readFileSync(DATA, 'utf8')) as Array<{ origin: string; similar: string }>;
 
 function norm(vector: Float32Array): number {
   let squares = 0;
@@ -75,14 +76,16 @@ test('word order matters a little (bigrams), spelling variants a lot (character 
   assert.ok(reordered < 0.999 && reordered > 0.8, `reordered ${reordered}`);
   const variant = cosine(embedder.embed('tokenizer'), embedder.embed('tokenization'));
   const other = cosine(embedder.embed('tokenizer'), embedder.embed('database'));
-  assert.ok(variant > other + 0.3, `variant ${variant} vs other ${other}`);
+  // Different words with no shared unigram: only the character n-grams make them similar.
+  assert.ok(variant > 0.25 && other < 0.15, `variant ${variant} vs other ${other}`);
 });
 
 test('dim bounds: 16 and 4096 are accepted, 15 and 4097 are programming errors', () => {
   assert.is(createLocalEmbedder({ dim: 16 }).embed('a b c').length, 16);
   assert.is(createLocalEmbedder({ dim: 4096 }).embed('a b c').length, 4096);
   for (const dim of [15, 4097, 100.5]) {
-    assert.throws(() => createLocalEmbedder({ dim }), (error: unknown) => error instanceof AssertionError && error.message === `dim is ${dim}; allowed: an integer from 16 to 4096`);
+    const message = `dim is ${dim}; allowed: an integer from 16 to 4096`;
+    assert.throws(() => createLocalEmbedder({ dim }), (error: unknown) => error instanceof AssertionError && error.message === message);
   }
 });
 

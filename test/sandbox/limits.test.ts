@@ -148,6 +148,17 @@ test('retrievedChunksMax and output count: n ≤ k passes; n > k is PLUGIN_BAD_O
   }
 });
 
+test('historyTurnsMax: a full history (user and assistant per turn) is passed; more is a host bug', async () => {
+  const turns = (count: number) => Array.from({ length: count }, (_, i) => ({ role: i % 2 === 0 ? 'user' : 'assistant', content: `t${i}` }) as const);
+  await probe(async (instance) => {
+    assert.equal(await instance.retrieve({ query: 'none:0', k: 1, history: turns(LIMITS.historyTurnsMax * 2) }), []);
+    await assertProgrammerError(
+      instance.retrieve({ query: 'none:0', k: 1, history: turns(LIMITS.historyTurnsMax * 2 + 1) }),
+      new RegExp(`^history has ${LIMITS.historyTurnsMax * 2 + 1} turns, over twice LIMITS.historyTurnsMax$`),
+    );
+  });
+});
+
 test('promptMessagesMax: the limit of messages passes; one more is PLUGIN_BAD_OUTPUT', async () => {
   const tenant = memoryTenant();
   const max = LIMITS.promptMessagesMax;
