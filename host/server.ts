@@ -32,7 +32,9 @@ export interface ServerOptions {
   logger?: HostLogger;
   limits?: Partial<ChatLimits & { sessionsPerTenantMax: number }>;
   /** Fault point: called in every ask to add chunks to the resolved set (guard tests). */
-  faultInjectResolved?: (tenantId: string, resolved: Map<string, ResolvedChunk>) => void;
+  faultInjectResolved?: (tenantId: string, resolved: Map<string, ResolvedChunk>, chunks: ResolvedChunk[]) => void;
+  /** Test hook: the plugin modules a tenant's sessions run (until tenants can upload their own). */
+  pluginModulesFor?: (tenantId: string) => PluginModules | undefined;
 }
 
 /** A running host. */
@@ -206,13 +208,13 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
             mine = await Session.open({
               scope,
               embedder: context.embedder,
-              modules: context.modules,
+              modules: options.pluginModulesFor?.(scope.tenantId) ?? context.modules,
               modelFor: context.modelFor,
               canaryOwner: (token) => context.authority.registry.canaryOwner(token),
               logger: context.logger,
               ...(options.faultInjectResolved === undefined
                 ? {}
-                : { faultInjectResolved: (resolved) => options.faultInjectResolved?.(scope.tenantId, resolved) }),
+                : { faultInjectResolved: (resolved, chunks) => options.faultInjectResolved?.(scope.tenantId, resolved, chunks) }),
             });
           } catch (error) {
             scope.release();

@@ -6,6 +6,7 @@
  * holding back a canary's length of text so a canary split across tokens is still caught before
  * any part of it is sent.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { HostError } from '../errors.ts';
 import { CANARY_PATTERN } from '../storage/registry.ts';
 
@@ -38,6 +39,8 @@ export interface ResolvedChunk {
   title: string;
   text: string;
   score: number;
+  /** Provenance tag the chunk was stored with (TenantStore.provenanceTag). */
+  tag: string;
 }
 
 /** A message part as the prompt plugin returns it. */
@@ -60,7 +63,9 @@ export interface ContextMessage {
 
 /**
  * Resolves chunk references against the chunks this ask resolved for this tenant, and scans the
- * result for foreign canaries.
+ * result for foreign canaries. Every chunk's provenance tag is recomputed with the asking tenant's
+ * key: a chunk from another tenant's store, or with altered text, fails even if a bug put it in
+ * the resolved set.
  * @returns the messages for the model and the chunks actually used, in first-use order.
  * @throws {HostError} LEAK_BLOCKED when a reference names a chunk not resolved for this ask, or a
  *   foreign canary appears anywhere in the context.
@@ -68,7 +73,7 @@ export interface ContextMessage {
 export function guardContext(
   messages: AssembledMessage[],
   resolved: ReadonlyMap<string, ResolvedChunk>,
-  tenant: { id: string; owner: CanaryOwner },
+  tenant: { id: string; owner: CanaryOwner; tagOf: (chunkId: string, text: string) => string },
 ): { messages: ContextMessage[]; used: ResolvedChunk[] } {
   const used = new Map<string, ResolvedChunk>();
   const out = messages.map((message, index) => {
@@ -82,6 +87,9 @@ export function guardContext(
       if (chunk === undefined) {
         throw new HostError('LEAK_BLOCKED', `message ${index} references a chunk that was not resolved for this ask; nothing was sent`);
       }
+      if (!used.has(chunk.chunkId) && !timingSafeEqualText(chunk.tag, tenant.tagOf(chunk.chunkId, chunk.text))) {
+        throw new HostError('LEAK_BLOCKED', `message ${index} holds a chunk whose provenance tag is not this tenant's; nothing was sent`);
+      }
       used.set(chunk.chunkId, chunk);
       content += chunk.text;
     }
@@ -89,6 +97,12 @@ export function guardContext(
     return { role: message.role, content };
   });
   return { messages: out, used: [...used.values()] };
+}
+
+function timingSafeEqualText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
 }
 
 /**

@@ -46,8 +46,11 @@ export interface SessionDependencies {
   modules: PluginModules;
   canaryOwner: CanaryOwner;
   logger: HostLogger;
-  /** A fault point for tests: extra chunks placed in the resolved set as if a bug had put them there. */
-  faultInjectResolved?: (resolved: Map<string, ResolvedChunk>) => void;
+  /**
+   * A fault point for tests: runs after the retrieval plugin's chunks are resolved and may add
+   * chunks to them (and to the resolved set), as if a bug had put foreign material there.
+   */
+  faultInjectResolved?: (resolved: Map<string, ResolvedChunk>, chunks: ResolvedChunk[]) => void;
 }
 
 /** Per-ask state the host functions close over while the plugins run for that ask. */
@@ -94,8 +97,8 @@ export class Session {
   /** The host functions for one plugin slot: closures over this session's scope, nothing else. */
   #capabilities(slot: 'retrieval' | 'prompt'): PluginCapabilities {
     const { scope, embedder, logger } = this.#deps;
-    const resolve = (view: ChunkView, score: number): void => {
-      this.#current?.resolved.set(view.chunkId, { chunkId: view.chunkId, docId: view.docId, title: view.title, text: view.text, score });
+    const resolve = (view: ChunkView & { tag: string }, score: number): void => {
+      this.#current?.resolved.set(view.chunkId, { chunkId: view.chunkId, docId: view.docId, title: view.title, text: view.text, score, tag: view.tag });
     };
     return {
       indexSearch: (request: SearchRequest) => {
@@ -104,8 +107,10 @@ export class Session {
       },
       chunkGet: (chunkId: string) => {
         const view = readChunk(scope, chunkId);
-        if (view !== undefined) resolve(view, this.#current?.resolved.get(chunkId)?.score ?? 0);
-        return view;
+        if (view === undefined) return undefined;
+        resolve(view, this.#current?.resolved.get(chunkId)?.score ?? 0);
+        const { tag: _tag, ...plain } = view;
+        return plain;
       },
       kvGet: (key) => scope.store.kvGet(slot, key),
       kvSet: (key, value) => scope.store.kvSet(slot, key, value),
@@ -145,13 +150,18 @@ export class Session {
       const history = this.#history.map((turn) => ({ role: turn.role, content: turn.content }));
       const ranked = await this.#guardPlugin(plugins.retrieve({ query: question, k: settings.topK, history }));
       const chunks = this.#resolveRanked(ranked, state);
+      this.#deps.faultInjectResolved?.(state.resolved, chunks);
       const t2 = performance.now();
       const assembled = await this.#guardPlugin(
         plugins.assemble({ systemPrompt: settings.systemPrompt, query: question, tokenBudget: settings.tokenBudget, history, chunks }),
       );
       const t3 = performance.now();
-      this.#deps.faultInjectResolved?.(state.resolved);
-      const context = guardContext(assembled.messages, state.resolved, { id: this.#deps.scope.tenantId, owner: this.#deps.canaryOwner });
+      const store = this.#deps.scope.store;
+      const context = guardContext(assembled.messages, state.resolved, {
+        id: this.#deps.scope.tenantId,
+        owner: this.#deps.canaryOwner,
+        tagOf: (chunkId, text) => store.provenanceTag(chunkId, text),
+      });
       const t4 = performance.now();
       return { context, timings: { embedMs: t1 - t0, retrievalMs: t2 - t1, promptMs: t3 - t2, guardMs: t4 - t3 } };
     } finally {
@@ -168,7 +178,7 @@ export class Session {
       taken.add(chunkId);
       const view = readChunk(this.#deps.scope, chunkId);
       if (view === undefined) continue;
-      const chunk: ResolvedChunk = { chunkId, docId: view.docId, title: view.title, text: view.text, score };
+      const chunk: ResolvedChunk = { chunkId, docId: view.docId, title: view.title, text: view.text, score, tag: view.tag };
       state.resolved.set(chunkId, chunk);
       chunks.push(chunk);
     }
@@ -266,10 +276,10 @@ export class Session {
   }
 }
 
-function readChunk(scope: TenantScope, chunkId: string): ChunkView | undefined {
+function readChunk(scope: TenantScope, chunkId: string): (ChunkView & { tag: string }) | undefined {
   const row = scope.store.chunkRows.get(chunkId);
   if (row === undefined) return undefined;
   const chunk = scope.store.chunks.get(row);
   if (chunk === undefined) return undefined;
-  return { chunkId: chunk.chunkId, docId: chunk.docId, title: chunk.title, text: chunk.text, metadata: chunk.metadata };
+  return { chunkId: chunk.chunkId, docId: chunk.docId, title: chunk.title, text: chunk.text, metadata: chunk.metadata, tag: chunk.tag };
 }

@@ -177,6 +177,7 @@ function prepareDocument(
       title,
       text: piece.text,
       metadata,
+      tag: scope.store.provenanceTag(`${input.id}#${ordinal}`, piece.text),
     };
     const terms: ChunkTerms = { terms: [...termFrequencies(tokens)], length: tokens.length };
     return { chunk, terms, vector: embedCached(scope, embedder, `${title}\n${piece.text}`) };

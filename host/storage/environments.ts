@@ -4,6 +4,7 @@
  * than `openMax` are open. A tenant's directory is `DATA_DIR/tenants/<tenant id>`; its data key is
  * unwrapped from the registry only to open it.
  */
+import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostError } from '../errors.ts';
@@ -83,7 +84,7 @@ export class TenantEnvironments {
     const env = openKvEnvironment({ path, encryptionKey: dataKey });
     let store: TenantStore;
     try {
-      store = new TenantStore(env);
+      store = new TenantStore(env, createHmac('sha256', dataKey).update('ctx-host/provenance').digest());
       store.initialise(isNew, tenant.id);
     } catch (error) {
       void env.close();

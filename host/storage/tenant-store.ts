@@ -3,6 +3,7 @@
  * kind of tenant data has its table here and nowhere else (DESIGN.md invariant 2). A TenantStore
  * is only ever handed out inside a TenantScope (tenants/scope.ts).
  */
+import { createHash, createHmac } from 'node:crypto';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import type { KvEnvironment, KvKey, KvTable } from './lmdb.ts';
@@ -29,6 +30,8 @@ export interface ChunkRecord {
   title: string;
   text: string;
   metadata: Record<string, string>;
+  /** Provenance tag: HMAC(tenant provenance key, chunk id + SHA-256 of text); see provenanceTag(). */
+  tag: string;
 }
 
 /** A chunk's lexical index entry, kept apart from its text so reading a chunk stays cheap. */
@@ -75,8 +78,12 @@ export class TenantStore {
   /** Counters and settings. */
   readonly meta: KvTable<unknown>;
 
-  constructor(env: KvEnvironment) {
+  readonly #provenanceKey: Buffer;
+
+  /** @param provenanceKey a key derived from this tenant's data key, for provenance tags. */
+  constructor(env: KvEnvironment, provenanceKey: Buffer) {
     this.#env = env;
+    this.#provenanceKey = provenanceKey;
     this.documents = env.table('documents', 'structured');
     this.chunks = env.table('chunks', 'structured');
     this.chunkRows = env.table('chunkRows', 'structured');
@@ -107,6 +114,16 @@ export class TenantStore {
     if (check !== STORE_CHECK) {
       throw new HostError('STORAGE_MASTER_KEY', `the data key of tenant ${tenantId} does not decrypt its environment`);
     }
+  }
+
+  /**
+   * The provenance tag of a chunk for THIS tenant: HMAC-SHA256 under a key only this tenant's
+   * environment holds, over the chunk id and the SHA-256 of its text. The guard recomputes it for
+   * every chunk before it enters a context, so a chunk from another tenant (or altered text) fails.
+   */
+  provenanceTag(chunkId: string, text: string): string {
+    const digest = createHash('sha256').update(text, 'utf8').digest();
+    return createHmac('sha256', this.#provenanceKey).update(chunkId, 'utf8').update('\u0000').update(digest).digest('base64url');
   }
 
   /** Runs `action` as one write transaction over all tables of this tenant. */
