@@ -19,7 +19,6 @@ export interface ErrorSpec {
 export const ERROR_CATALOG = {
   AUTH_MISSING_KEY: { http: 401, close: null, doc: 'No API key or ticket was presented.' },
   AUTH_INVALID_KEY: { http: 401, close: null, doc: 'The API key or ticket is unknown, revoked or expired.' },
-  AUTH_FORBIDDEN: { http: 403, close: null, doc: 'The key is valid but may not do this (for example a tenant key on an operator route).' },
   CONFIG_INVALID: { http: 400, close: null, doc: 'A setting is unknown or out of range; the message names it.' },
   TENANT_NOT_FOUND: { http: 404, close: null, doc: 'No tenant has that id.' },
   TENANT_SESSION_LIMIT: { http: 429, close: 1008, doc: 'The tenant already has its maximum number of live sessions.' },
@@ -34,7 +33,6 @@ export const ERROR_CATALOG = {
   HTTP_BODY_INVALID: { http: 400, close: null, doc: 'The request body is not valid JSON of the expected shape.' },
   HTTP_NOT_FOUND: { http: 404, close: null, doc: 'No route has that method and path.' },
   HTTP_UNSUPPORTED_MEDIA: { http: 415, close: null, doc: 'The request body has the wrong content type.' },
-  PROTOCOL_FRAME_TOO_LARGE: { http: 413, close: 1009, doc: 'A WebSocket frame is larger than the frame limit; the connection closes.' },
   PROTOCOL_BAD_ENCODING: { http: 400, close: null, doc: 'A frame is not valid msgpack (binary) or JSON (text).' },
   PROTOCOL_BAD_FRAME: { http: 400, close: null, doc: 'A frame is not an object of a known type with the right fields.' },
   PROTOCOL_UNKNOWN_TYPE: { http: 400, close: null, doc: 'A frame has a type the host does not know.' },

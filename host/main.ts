@@ -21,7 +21,7 @@ async function main(): Promise<void> {
         `demo tenant "Larkspur Cycles" ${demo.created ? 'created' : 'ready'}; its API key (also in ${config.dataDir}/demo.key):`,
         `  ${demo.apiKey}`,
         `chat from another terminal:`,
-        `  npm run chat -- "How long is the warranty on e-bike batteries?"`,
+        `  npm run chat -- "How much does express delivery cost?"`,
       );
     }
   }

@@ -6,6 +6,9 @@
  * Every plugin is built with the incremental GC runtime: a session's plugin instance serves many
  * asks, and the stub runtime never frees, so its memory would only grow. The SDK's `abortPlugin`
  * replaces AssemblyScript's `env.abort` import, which Extism does not provide.
+ *
+ * It also compiles the host's own compute kernels (trusted AssemblyScript, no Extism), listed in
+ * {@link KERNELS}, to `build/kernels/<name>.wasm` with {@link KERNEL_FLAGS}, skipped the same way.
  */
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -14,6 +17,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const PLUGINS_DIR = join(ROOT, 'plugins');
 const OUT_DIR = join(ROOT, 'build', 'plugins');
+const KERNELS_OUT_DIR = join(ROOT, 'build', 'kernels');
+/** The host's kernels: name → entry file; each is built to `build/kernels/<name>.wasm`. */
+const KERNELS: Readonly<Record<string, string>> = {
+  dot: join(ROOT, 'host', 'retrieval', 'kernels', 'dot.ts'),
+};
 /** Sources every plugin depends on besides its own directory (the manifests change on upgrades). */
 const SHARED_SOURCES = [
   join(ROOT, 'sdk', 'as'),
@@ -29,6 +37,28 @@ const ASC_FLAGS = [
   '--use', 'abort=sdk/as/index/abortPlugin',
   '--noColors',
 ];
+
+/**
+ * Kernels allocate nothing and are called with pointers into a memory their host object owns: so no
+ * GC runtime, no abort import (they have no checks to fail), and an imported memory that the host
+ * creates and grows. SIMD is what they are for, and asc leaves it off by default.
+ */
+const KERNEL_FLAGS = [
+  '--optimizeLevel', '3',
+  '--shrinkLevel', '0',
+  '--runtime', 'stub',
+  '--use', 'abort=',
+  '--enable', 'simd',
+  '--importMemory',
+  '--noExportMemory',
+  '--noColors',
+];
+
+/** Options of {@link buildPlugin}. */
+export interface BuildOptions {
+  /** asc flags besides the entry and output (default: the plugin flags, for Extism). */
+  flags?: readonly string[];
+}
 
 /** What {@link buildPlugin} did. */
 export interface BuildResult {
@@ -52,7 +82,7 @@ export interface BuildResult {
  * ```
  * @throws Error with the compiler's diagnostics when compilation fails.
  */
-export async function buildPlugin(entryFile: string, outFile: string): Promise<BuildResult> {
+export async function buildPlugin(entryFile: string, outFile: string, options: BuildOptions = {}): Promise<BuildResult> {
   const entry = resolve(ROOT, entryFile);
   const out = resolve(ROOT, outFile);
   const outMtime = await mtimeMs(out);
@@ -60,7 +90,7 @@ export async function buildPlugin(entryFile: string, outFile: string): Promise<B
     return { outFile: out, bytes: (await stat(out)).size, built: false, ms: 0 };
   }
   const started = performance.now();
-  const binary = await compile(entry);
+  const binary = await compile(entry, options.flags ?? ASC_FLAGS);
   await mkdir(dirname(out), { recursive: true });
   const temp = `${out}.${process.pid}.tmp`;
   await writeFile(temp, binary);
@@ -69,12 +99,12 @@ export async function buildPlugin(entryFile: string, outFile: string): Promise<B
 }
 
 /** Runs the AssemblyScript compiler in memory and returns the module bytes. */
-async function compile(entry: string): Promise<Uint8Array> {
+async function compile(entry: string, flags: readonly string[]): Promise<Uint8Array> {
   // Imported lazily: loading the compiler (and binaryen) takes seconds, and most runs build nothing.
   const { default: asc } = await import('assemblyscript/asc');
   let binary: Uint8Array | null = null;
   const stderr = asc.createMemoryStream();
-  const result = await asc.main([relative(ROOT, entry).split(sep).join('/'), '--outFile', 'plugin.wasm', '--baseDir', ROOT, ...ASC_FLAGS], {
+  const result = await asc.main([relative(ROOT, entry).split(sep).join('/'), '--outFile', 'plugin.wasm', '--baseDir', ROOT, ...flags], {
     stdout: asc.createMemoryStream(),
     stderr,
     writeFile(name: string, contents: Uint8Array | string) {
@@ -130,6 +160,23 @@ export async function buildAllPlugins(): Promise<BuildResult[]> {
   return results;
 }
 
+/**
+ * Builds every kernel in {@link KERNELS} to `build/kernels/<name>.wasm`.
+ *
+ * @example
+ * ```ts
+ * await buildAllKernels(); // before constructing a VectorIndex in a fresh checkout
+ * ```
+ * @throws Error with the compiler's diagnostics when compilation fails.
+ */
+export async function buildAllKernels(): Promise<BuildResult[]> {
+  const results: BuildResult[] = [];
+  for (const [name, entry] of Object.entries(KERNELS)) {
+    results.push(await buildPlugin(entry, join(KERNELS_OUT_DIR, `${name}.wasm`), { flags: KERNEL_FLAGS }));
+  }
+  return results;
+}
+
 function describe(result: BuildResult): string {
   const size = `${(result.bytes / 1024).toFixed(1)} KiB`;
   const name = relative(ROOT, result.outFile);
@@ -139,6 +186,7 @@ function describe(result: BuildResult): string {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   try {
     for (const result of await buildAllPlugins()) console.log(`plugins: ${describe(result)}`);
+    for (const result of await buildAllKernels()) console.log(`kernels: ${describe(result)}`);
   } catch (error: unknown) {
     console.error(error instanceof Error ? error.message : error);
     process.exitCode = 1;

@@ -134,7 +134,7 @@ export class Session {
     const modelStarted = performance.now();
     const answer = await this.#stream(model, routing, question, context, sink);
     const modelMs = performance.now() - modelStarted;
-    const sources = context.used.map((chunk) => ({ docId: chunk.docId, chunkId: chunk.chunkId, score: chunk.score, title: chunk.title }));
+    const sources = citedSources(answer, context.used).map((chunk) => ({ docId: chunk.docId, chunkId: chunk.chunkId, score: chunk.score, title: chunk.title }));
     this.#remember(askId, question, { answer, sources, cache: 'miss' });
     return { answer, sources, cache: 'miss', timings: { ...timings, modelMs, totalMs: performance.now() - started } };
   }
@@ -274,6 +274,20 @@ export class Session {
     await plugins?.close().catch(() => undefined);
     this.#deps.scope.release();
   }
+}
+
+/**
+ * The sources to report: the context chunks the answer cites as `[chunkId]`, in citation order;
+ * when it cites none (a model that does not cite, or no answer), every chunk of the context.
+ */
+function citedSources(answer: string, used: readonly ResolvedChunk[]): ResolvedChunk[] {
+  const byId = new Map(used.map((chunk) => [chunk.chunkId, chunk]));
+  const cited = new Map<string, ResolvedChunk>();
+  for (const match of answer.matchAll(/\[([^\[\]\s]{1,256})\]/g)) {
+    const chunk = byId.get(match[1] ?? '');
+    if (chunk !== undefined) cited.set(chunk.chunkId, chunk);
+  }
+  return cited.size > 0 ? [...cited.values()] : [...used];
 }
 
 function readChunk(scope: TenantScope, chunkId: string): (ChunkView & { tag: string }) | undefined {

@@ -1,7 +1,7 @@
 /**
- * The WebAssembly JS API types the sandbox uses. The project's lib (ES2023) and @types/node 20 do
- * not declare them (they live in lib.dom), and pulling every DOM global into a server program to
- * get them would hide real mistakes; so the few we use are declared here.
+ * The WebAssembly JS API types the sandbox and the retrieval kernels use. The project's lib (ES2023)
+ * and @types/node 20 do not declare them (they live in lib.dom), and pulling every DOM global into a
+ * server program to get them would hide real mistakes; so the few we use are declared here.
  */
 export {};
 
@@ -17,8 +17,17 @@ declare global {
       module: string;
       name: string;
     }
-    interface Memory {
+    interface MemoryDescriptor {
+      /** Initial size in 64 KiB pages. */
+      initial: number;
+      /** The most pages `grow` may reach. */
+      maximum?: number;
+    }
+    class Memory {
+      constructor(descriptor: MemoryDescriptor);
+      /** Detached by `grow`: re-derive views from it after growing. */
       readonly buffer: ArrayBuffer;
+      /** Returns the previous size in pages; throws a RangeError past `maximum` or when out of memory. */
       grow(deltaPages: number): number;
     }
     interface Global {

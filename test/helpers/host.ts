@@ -83,11 +83,12 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     ask: async (client, text) => {
       const handle = client.ask(text);
       const tokens: string[] = [];
+      // The token stream fails with the same error as `result`; that one is reported.
       const collect = (async () => {
         for await (const token of handle.tokens) tokens.push(token);
-      })();
+      })().catch(() => undefined);
       const result = await within(handle.result, `ask ${JSON.stringify(text)}`);
-      await collect.catch(() => undefined);
+      await collect;
       return { tokens, result };
     },
     close: async (closeOptions = {}) => {
