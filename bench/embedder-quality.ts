@@ -1,5 +1,5 @@
 /**
- * Paraphrase quality of the local embedder on /work/shared/data/paraphrase-pairs.json (see its
+ * Paraphrase quality of the local embedder on test/fixtures/data/paraphrase-pairs.json (see its
  * README): how well cosine similarity separates paraphrases from topically close non-paraphrases.
  *
  *   npx tsx bench/embedder-quality.ts [dim]
@@ -15,7 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { createLocalEmbedder, LOCAL_EMBEDDER_DIM } from '../host/retrieval/embedder.ts';
 
-const DATA = new URL('../../shared/data/paraphrase-pairs.json', import.meta.url);
+const DATA = new URL('../test/fixtures/data/paraphrase-pairs.json', import.meta.url);
 const THRESHOLDS = [0.95, 0.9, 0.85, 0.8, 0.75, 0.7];
 const PERCENTILES = [0, 1, 5, 25, 50, 75, 95, 99, 100];
 

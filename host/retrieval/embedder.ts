@@ -41,7 +41,7 @@ export const LOCAL_EMBEDDER_DIM = 256;
 /** Bump when anything below changes the vectors: the id (and with it every cache key) changes too. */
 const ALGORITHM = 'local:hashgram-v1';
 
-/** Group weights, tuned on /work/shared/data/paraphrase-pairs.json (bench/embedder-quality.ts). */
+/** Group weights, tuned on test/fixtures/data/paraphrase-pairs.json (bench/embedder-quality.ts). */
 const UNIGRAM_WEIGHT = 1;
 const BIGRAM_WEIGHT = 0.25;
 const CHARGRAM_WEIGHT = 1.4;

@@ -4,7 +4,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { createLocalEmbedder, LOCAL_EMBEDDER_DIM } from '../../host/retrieval/embedder.ts';
 
-const DATA = new URL('../../../shared/data/paraphrase-pairs.json', import.meta.url);
+const DATA = new URL('../fixtures/data/paraphrase-pairs.json', import.meta.url);
 const PAIRS = JSON.parse(readFileSync(DATA, 'utf8')) as Array<{ origin: string; similar: string }>;
 
 function norm(vector: Float32Array): number {
