@@ -13,10 +13,16 @@ import { authenticateOperator, mintScopeFromApiKey, type OperatorCredential, typ
 import { patchSettings, readSettings } from '../tenants/settings.ts';
 import { bearerToken, readJson, sendJson } from './http.ts';
 
-type TenantHandler = (context: HostContext, scope: TenantScope, request: IncomingMessage, params: string[]) => Promise<unknown> | unknown;
-type OperatorHandler = (context: HostContext, operator: OperatorCredential, request: IncomingMessage, params: string[]) => Promise<unknown> | unknown;
+/** A handler of a tenant route: gets the request's TenantScope (released after the response). */
+export type TenantHandler = (context: HostContext, scope: TenantScope, request: IncomingMessage, params: string[]) => Promise<unknown> | unknown;
+/** A handler of an operator route. */
+export type OperatorHandler = (context: HostContext, operator: OperatorCredential, request: IncomingMessage, params: string[]) => Promise<unknown> | unknown;
 
-interface Route {
+/**
+ * One route. A handler returns the JSON body; returning a {@link RawResponse} sends other content.
+ * Area modules (plugins, cache, training, …) export their own `Route[]`, listed in ROUTES below.
+ */
+export interface Route {
   method: string;
   pattern: RegExp;
   auth: 'none' | 'tenant' | 'operator';
@@ -24,7 +30,16 @@ interface Route {
   status?: number;
 }
 
-const ROUTES: Route[] = [
+/** A non-JSON response from a handler (JSONL exports, pages, metrics text). */
+export class RawResponse {
+  constructor(
+    readonly contentType: string,
+    readonly body: string | Buffer | AsyncIterable<string | Buffer>,
+    readonly status = 200,
+  ) {}
+}
+
+const CORE_ROUTES: Route[] = [
   { method: 'GET', pattern: /^\/healthz$/, auth: 'none', handle: (context: HostContext) => ({ ok: true, sessions: countSessions(context) }) },
   { method: 'POST', pattern: /^\/v1\/tenants$/, auth: 'operator', status: 201, handle: postTenant as OperatorHandler },
   { method: 'GET', pattern: /^\/v1\/tenants$/, auth: 'operator', handle: listTenants as OperatorHandler },
@@ -37,6 +52,9 @@ const ROUTES: Route[] = [
   { method: 'DELETE', pattern: /^\/v1\/documents\/([^/]+)$/, auth: 'tenant', handle: removeDocument as TenantHandler },
   { method: 'GET', pattern: /^\/v1\/plugins$/, auth: 'tenant', handle: listPlugins as TenantHandler },
 ];
+
+/** Every route: the core ones, then each area's. */
+const ROUTES: Route[] = [...CORE_ROUTES];
 
 /**
  * Routes one request. Errors propagate to the caller, which sends their wire form.
@@ -52,18 +70,32 @@ export async function handleApiRequest(context: HostContext, request: IncomingMe
   }
   const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((param) => decodeURIComponent(param));
   const status = route.status ?? 200;
-  if (route.auth === 'none') return sendJson(response, status, await (route.handle as (context: HostContext) => unknown)(context));
+  if (route.auth === 'none') return send(response, status, await (route.handle as (context: HostContext) => unknown)(context));
   if (route.auth === 'operator') {
     const operator = authenticateOperator(context.operatorKey, bearerToken(request));
-    return sendJson(response, status, await (route.handle as OperatorHandler)(context, operator, request, params));
+    return send(response, status, await (route.handle as OperatorHandler)(context, operator, request, params));
   }
   const scope = mintScopeFromApiKey(context.authority, bearerToken(request));
   try {
     const body = await (route.handle as TenantHandler)(context, scope, request, params);
-    sendJson(response, status, body);
+    await send(response, status, body);
   } finally {
     scope.release();
   }
+}
+
+async function send(response: ServerResponse, status: number, body: unknown): Promise<void> {
+  if (!(body instanceof RawResponse)) return sendJson(response, status, body);
+  response.writeHead(body.status, { 'content-type': body.contentType });
+  if (typeof body.body === 'string' || Buffer.isBuffer(body.body)) {
+    response.end(body.body);
+    return;
+  }
+  // Streamed bodies (exports) are written as produced, with back-pressure.
+  for await (const part of body.body) {
+    if (!response.write(part)) await new Promise((resolve) => response.once('drain', resolve));
+  }
+  response.end();
 }
 
 function countSessions(context: HostContext): number {
