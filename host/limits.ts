@@ -18,6 +18,8 @@ export const LIMITS = {
   framesPerWindowMax: 200,
   /** The window for framesPerWindowMax, in milliseconds. */
   frameWindowMsMax: 10_000,
+  /** Bytes queued to a client that does not read: past this the connection closes (1008). */
+  socketBufferedBytesMax: 4 * 1024 * 1024,
   /** Turns of history kept per session and handed to plugins: bounds context assembly work. */
   historyTurnsMax: 8,
   /** Live WebSocket sessions per tenant: one tenant cannot exhaust the host's sessions. */

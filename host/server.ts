@@ -173,6 +173,7 @@ function pickModel(
 function attachChat(server: Server, context: HostContext, options: ServerOptions) {
   const limits: ChatLimits = {
     asksInFlightPerSessionMax: options.limits?.asksInFlightPerSessionMax ?? LIMITS.asksInFlightPerSessionMax,
+    socketBufferedBytesMax: options.limits?.socketBufferedBytesMax ?? LIMITS.socketBufferedBytesMax,
     framesPerWindowMax: options.limits?.framesPerWindowMax ?? LIMITS.framesPerWindowMax,
     frameWindowMsMax: options.limits?.frameWindowMsMax ?? LIMITS.frameWindowMsMax,
   };

@@ -13,6 +13,7 @@ import type { ChatSocket } from './websocket.ts';
 /** Per-connection limits (from host/limits.ts, overridable for tests). */
 export interface ChatLimits {
   asksInFlightPerSessionMax: number;
+  socketBufferedBytesMax: number;
   framesPerWindowMax: number;
   frameWindowMsMax: number;
 }
@@ -40,7 +41,11 @@ export async function serveChat(context: ChatContext): Promise<void> {
   const log = logger.child({ tenant: context.tenantId, session: sessionId });
   // The client's encoding: msgpack unless it asked for JSON at connect; then whatever it last sent.
   let binary = !context.jsonFrames;
-  const send = (frame: ServerFrame): void => socket.send(encodeServerFrame(frame, binary));
+  const send = (frame: ServerFrame): void => {
+    socket.send(encodeServerFrame(frame, binary));
+    // A client that stops reading would make the host buffer its answers without bound.
+    if (socket.bufferedBytes > context.limits.socketBufferedBytesMax) socket.close(1008, 'client is not reading');
+  };
   const inFlight = new Set<string>();
   let windowStart = performance.now();
   let framesInWindow = 0;

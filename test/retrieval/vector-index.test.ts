@@ -1,8 +1,18 @@
 import { AssertionError } from 'node:assert';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LIMITS } from '../../host/limits.ts';
-import { TopK, VectorIndex, type ScoredRow } from '../../host/retrieval/vector-index.ts';
+import { compileDotKernel, TopK, VECTOR_DIM_MAX, VectorIndex, type ScoredRow } from '../../host/retrieval/vector-index.ts';
+import { buildAllKernels } from '../../scripts/build-plugins.ts';
+
+// The index runs on build/kernels/dot.wasm; building it here (a no-op when up to date) lets this
+// file run on its own in a fresh checkout, as the sandbox tests do for their plugins.
+test.before(async () => {
+  await buildAllKernels();
+});
 
 /** mulberry32: reproducible random data. */
 function random(seed: number): () => number {
@@ -49,24 +59,63 @@ function expectAssertion(action: () => unknown, message: RegExp): void {
   assert.throws(action, (error: unknown) => error instanceof AssertionError && message.test(error.message));
 }
 
-test('top-k equals a naive full sort on random data, for odd and round dimensions', () => {
-  for (const dim of [37, 256]) {
+test("the kernel's top-k equals a naive full sort, at dimensions padded to 4 and not, with deletes and filters", () => {
+  // 1, 3, 5 and 37 are padded to whole f32x4 vectors; 4, 256 and 384 are not. 1,501 rows leave a
+  // last block of fewer than four rows for the kernel's tail loop.
+  for (const dim of [1, 3, 4, 5, 37, 256, 384]) {
     const next = random(dim);
     const index = new VectorIndex(dim, { initialRows: 1 });
     const rows = new Map<number, Float32Array>();
-    for (let row = 0; row < 1_500; row++) {
+    for (let row = 0; row < 1_501; row++) {
       if (next() < 0.1) continue; // gaps in the numbering
       const vector = randomVector(next, dim);
       index.set(row, vector);
       rows.set(row, vector);
     }
-    assert.is(index.size, rows.size);
+    for (const row of [...rows.keys()]) {
+      if (next() < 0.2) {
+        assert.ok(index.delete(row));
+        rows.delete(row);
+      }
+    }
+    for (const row of [3, 700, 1_500]) {
+      const vector = randomVector(next, dim); // set again after a delete, or replaced
+      index.set(row, vector);
+      rows.set(row, vector);
+    }
+    assert.is(index.size, rows.size, `size at dim ${dim}`);
+    const filters = [undefined, (row: number) => row % 3 === 0, (row: number) => row > 1_400];
     for (const k of [1, 8, 100, rows.size + 5]) {
-      const query = randomVector(next, dim);
-      assertSameResults(index.search(query, k), naiveSearch(rows, query, k));
+      for (const accept of filters) {
+        const query = randomVector(next, dim);
+        assertSameResults(index.search(query, k, accept), naiveSearch(rows, query, k, accept));
+      }
     }
     index.close();
   }
+});
+
+test('rows set after the memory grows past scores of earlier searches score correctly', () => {
+  // Each growth turns the old scores area into matrix rows: rows stored there must not see them.
+  const dim = 5;
+  const next = random(5);
+  const index = new VectorIndex(dim, { initialRows: 32 });
+  const rows = new Map<number, Float32Array>();
+  const setRow = (row: number): void => {
+    const vector = randomVector(next, dim);
+    index.set(row, vector);
+    rows.set(row, vector);
+  };
+  for (let row = 0; row < 32; row++) setRow(row);
+  for (let round = 0; round < 4; round++) {
+    const query = randomVector(next, dim);
+    assertSameResults(index.search(query, rows.size), naiveSearch(rows, query, rows.size));
+    const end = 32 << (round + 1);
+    for (let row = end / 2; row < end; row += 3) setRow(row);
+  }
+  const query = randomVector(next, dim);
+  assertSameResults(index.search(query, rows.size), naiveSearch(rows, query, rows.size));
+  index.close();
 });
 
 test('scores are cosines: vectors and queries are normalised', () => {
@@ -166,6 +215,47 @@ test('row limit: the last allowed row is accepted, the next is a programming err
   index.close();
 });
 
+test('dim limit: the largest dim that fits a full index in one memory works, one more is a programming error', () => {
+  const index = new VectorIndex(VECTOR_DIM_MAX);
+  const vector = new Float32Array(VECTOR_DIM_MAX).fill(1);
+  index.set(0, vector);
+  assert.ok(Math.abs((index.search(vector, 1)[0]?.score ?? 0) - 1) < 1e-5);
+  index.close();
+  expectAssertion(() => new VectorIndex(VECTOR_DIM_MAX + 1), new RegExp(`^dim is ${VECTOR_DIM_MAX + 1}; allowed: at most ${VECTOR_DIM_MAX}$`));
+  expectAssertion(() => new VectorIndex(0), /^dim is 0; allowed: a positive integer$/);
+});
+
+test('the accept callback may not use the index it is filtering; the index works again afterwards', () => {
+  const index = new VectorIndex(2);
+  index.set(0, Float32Array.of(1, 0));
+  index.set(1, Float32Array.of(0, 1));
+  const message = /^the vector index cannot be used from its own accept callback$/;
+  for (const use of [() => index.set(2, Float32Array.of(1, 1)), () => index.delete(1), () => index.search(Float32Array.of(1, 0), 1), () => index.close()]) {
+    expectAssertion(() => index.search(Float32Array.of(1, 0), 1, () => { use(); return true; }), message);
+  }
+  assert.equal(index.search(Float32Array.of(1, 0), 2).map((hit) => hit.row), [0, 1]);
+  index.close();
+});
+
+test('a missing or broken kernel fails with the path and tells to run npm run build', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vector-kernel-'));
+  try {
+    const missing = join(dir, 'dot.wasm');
+    assert.throws(
+      () => compileDotKernel(missing),
+      (error: unknown) => error instanceof Error && error.message === `the vector search kernel is missing at ${missing}; run \`npm run build\``,
+    );
+    const broken = join(dir, 'broken.wasm');
+    await writeFile(broken, 'not wasm');
+    assert.throws(
+      () => compileDotKernel(broken),
+      (error: unknown) => error instanceof Error && error.message === `the vector search kernel at ${broken} is not a valid module; run \`npm run build\``,
+    );
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
 test('wrong vector length, non-finite values, bad k and use after close are programming errors', () => {
   const index = new VectorIndex(3);
   expectAssertion(() => index.set(0, Float32Array.of(1, 2)), /^vector length is 2; expected 3$/);
@@ -187,6 +277,18 @@ test('TopK keeps the k best in any arrival order, ties to the lower row', () => 
   const expected = [...candidates].sort((a, b) => b.score - a.score || a.row - b.row).slice(0, 25);
   assert.equal(top.results(), expected);
   assert.equal(new TopK(0).results(), []);
+});
+
+test('TopK floor: -Infinity until k are kept, then the worst kept score; Infinity for k = 0', () => {
+  const top = new TopK(2);
+  assert.is(top.floor, -Infinity);
+  top.push(0, 0.5);
+  assert.is(top.floor, -Infinity);
+  top.push(1, 0.25);
+  assert.is(top.floor, 0.25);
+  top.push(2, 0.75);
+  assert.is(top.floor, 0.5);
+  assert.is(new TopK(0).floor, Infinity);
 });
 
 test.run();
