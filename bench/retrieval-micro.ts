@@ -4,6 +4,8 @@
  *
  *   npx tsx bench/retrieval-micro.ts [dim]
  *
+ * Vector search runs on the SIMD kernel, so run `npm run build` first (the index says so if not).
+ *
  * The corpus is synthetic but real English: each of the 10,000 chunks is ~800 characters of
  * sentences drawn (with a fixed seed) from the paraphrase set, chunked and tokenized like documents.
  * Its vocabulary is small (~3,000 terms) so posting lists are long: a pessimistic case for BM25.
@@ -17,7 +19,7 @@ import { VectorIndex } from '../host/retrieval/vector-index.ts';
 
 const ROWS = 10_000;
 const K = 8;
-const DATA = new URL('../../shared/data/paraphrase-pairs.json', import.meta.url);
+const DATA = new URL('../test/fixtures/data/paraphrase-pairs.json', import.meta.url);
 
 /** A small deterministic PRNG (mulberry32) so every run benchmarks the same corpus and queries. */
 function random(seed: number): () => number {

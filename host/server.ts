@@ -15,6 +15,7 @@ import { createModel, type ChatModel, type ModelRouting } from './models/model.t
 import type { ResolvedChunk } from './pipeline/guard.ts';
 import { Session } from './pipeline/session.ts';
 import { createLocalEmbedder, type Embedder } from './retrieval/embedder.ts';
+import { compileDotKernel } from './retrieval/vector-index.ts';
 import { loadBuiltinModules, type PluginModules } from './sandbox/session-plugins.ts';
 import { TenantEnvironments } from './storage/environments.ts';
 import { loadMasterKey, randomToken, hashSecret } from './storage/keys.ts';
@@ -72,6 +73,8 @@ export interface HostContext {
  */
 export async function startServer(config: HostConfig, options: ServerOptions = {}): Promise<HostServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
+  // Fail at start, not on the first search, when `npm run build` has not produced the kernel.
+  compileDotKernel();
   const { key: master } = loadMasterKey({ fromEnv: config.masterKey, keyFile: join(config.dataDir, 'master.key') });
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const registry = Registry.open(config.dataDir, master);

@@ -194,8 +194,9 @@ export class VectorIndex {
   readonly #dim: number;
   /** Floats per stored row: `dim` rounded up to whole SIMD vectors, the padding kept at zero. */
   readonly #stride: number;
-  readonly #memory: WebAssembly.Memory;
-  readonly #kernel: ScoresKernel;
+  /** The index's own memory and the kernel instance over it; both null once closed. */
+  #memory: WebAssembly.Memory | null;
+  #kernel: ScoresKernel | null;
   /** A view of all of `#memory`; `memory.grow` detaches it, so `#grow` derives it again. */
   #heap: Float32Array;
   #live: Uint32Array;
@@ -204,8 +205,11 @@ export class VectorIndex {
   /** One past the highest row ever set: the scan bound. */
   #rowEnd = 0;
   #closed = false;
-  /** True while `accept` runs: the scores it reads live in `#memory`, so the index must hold still. */
-  #inCallback = false;
+  /**
+   * True during a search, whose only way back into the index is `accept`: the scores being ranked
+   * live in `#memory`, so the index must hold still until the search returns.
+   */
+  #searching = false;
 
   /**
    * @param dim the length of every vector (the embedder's `dim`).
@@ -260,7 +264,7 @@ export class VectorIndex {
     const scale = inverseNorm(vector, this.#dim);
     if (row >= this.#capacity) this.#grow(row + 1);
     const heap = this.#heap;
-    const base = this.#stride + row * this.#stride;
+    const base = this.#rowOffset(row);
     for (let i = 0; i < this.#dim; i++) heap[base + i] = (vector[i] as number) * scale;
     if (!this.has(row)) {
       this.#live[row >>> 5] = (this.#live[row >>> 5] as number) | (1 << (row & 31));
@@ -278,7 +282,7 @@ export class VectorIndex {
     if (!this.has(row)) return false;
     this.#live[row >>> 5] = (this.#live[row >>> 5] as number) & ~(1 << (row & 31));
     // Zeroed so a deleted chunk's vector does not linger in memory, and scores 0 in every scan.
-    const base = this.#stride + row * this.#stride;
+    const base = this.#rowOffset(row);
     this.#heap.fill(0, base, base + this.#stride);
     this.#size--;
     return true;
@@ -299,19 +303,20 @@ export class VectorIndex {
     const dim = this.#dim;
     const scale = inverseNorm(query, dim);
     const top = new TopK(Math.min(k, this.#size));
-    this.#inCallback = true;
+    this.#searching = true;
     try {
       if (this.#size === 0 || k === 0 || scale === 0) return this.#zeroScores(top, accept);
       const heap = this.#heap;
       for (let i = 0; i < dim; i++) heap[QUERY_OFFSET + i] = (query[i] as number) * scale;
       const scoresOffset = this.#scoresOffset();
-      this.#kernel(QUERY_OFFSET * BYTES_PER_FLOAT, this.#stride * BYTES_PER_FLOAT, this.#rowEnd, this.#stride, scoresOffset * BYTES_PER_FLOAT);
+      // Not null: #assertUsable has checked that the index is open.
+      (this.#kernel as ScoresKernel)(QUERY_OFFSET * BYTES_PER_FLOAT, this.#rowOffset(0) * BYTES_PER_FLOAT, this.#rowEnd, this.#stride, scoresOffset * BYTES_PER_FLOAT);
       // Cleared at once: no query outlives its call.
       heap.fill(0, QUERY_OFFSET, QUERY_OFFSET + dim);
       collectTop(heap.subarray(scoresOffset, scoresOffset + this.#rowEnd), this.#live, top, accept);
       return top.results();
     } finally {
-      this.#inCallback = false;
+      this.#searching = false;
     }
   }
 
@@ -321,8 +326,11 @@ export class VectorIndex {
    * @throws {AssertionError} when called from inside the index's own `accept` callback.
    */
   close(): void {
-    assert.ok(!this.#inCallback, 'the vector index cannot be used from its own accept callback');
+    assert.ok(!this.#searching, 'the vector index cannot be used from its own accept callback');
     this.#closed = true;
+    // Dropped, not just flagged: a closed index that is still referenced must not pin its memory.
+    this.#memory = null;
+    this.#kernel = null;
     this.#heap = new Float32Array(0);
     this.#live = new Uint32Array(0);
     this.#size = 0;
@@ -339,9 +347,14 @@ export class VectorIndex {
     return top.results();
   }
 
+  /** Where row `row` starts in the memory, in floats. */
+  #rowOffset(row: number): number {
+    return (MATRIX_OFFSET_ROWS + row) * this.#stride;
+  }
+
   /** Where the scores go, in floats: just past the matrix, so they move when it grows. */
   #scoresOffset(): number {
-    return MATRIX_OFFSET_ROWS * this.#stride + this.#capacity * this.#stride;
+    return this.#rowOffset(this.#capacity);
   }
 
   /**
@@ -352,9 +365,9 @@ export class VectorIndex {
   #grow(rows: number): void {
     const capacity = roundToWord(Math.min(Math.max(rows, this.#capacity * 2), LIMITS.chunksPerTenantMax));
     const oldScoresOffset = this.#scoresOffset();
-    const pages = this.#memory.buffer.byteLength / PAGE_BYTES;
-    this.#memory.grow(pagesFor(this.#stride, capacity) - pages);
-    this.#heap = new Float32Array(this.#memory.buffer);
+    const memory = this.#memory as WebAssembly.Memory; // set only while open, and set asserts that
+    memory.grow(pagesFor(this.#stride, capacity) - memory.buffer.byteLength / PAGE_BYTES);
+    this.#heap = new Float32Array(memory.buffer);
     this.#heap.fill(0, oldScoresOffset, oldScoresOffset + this.#capacity);
     const live = new Uint32Array(capacity / BITS_PER_WORD);
     live.set(this.#live);
@@ -364,7 +377,7 @@ export class VectorIndex {
 
   #assertUsable(): void {
     assert.ok(!this.#closed, 'the vector index is closed');
-    assert.ok(!this.#inCallback, 'the vector index cannot be used from its own accept callback');
+    assert.ok(!this.#searching, 'the vector index cannot be used from its own accept callback');
   }
 }
 

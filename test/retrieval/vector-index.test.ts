@@ -59,7 +59,7 @@ function expectAssertion(action: () => unknown, message: RegExp): void {
   assert.throws(action, (error: unknown) => error instanceof AssertionError && message.test(error.message));
 }
 
-test("the kernel's top-k equals a naive full sort, at dimensions padded to 4 and not, with deletes and filters", () => {
+test('top-k equals a naive full sort at dimensions padded to 4 and not, with deletes and filters', () => {
   // 1, 3, 5 and 37 are padded to whole f32x4 vectors; 4, 256 and 384 are not. 1,501 rows leave a
   // last block of fewer than four rows for the kernel's tail loop.
   for (const dim of [1, 3, 4, 5, 37, 256, 384]) {

@@ -1,5 +1,3 @@
-// @ts-nocheck -- AssemblyScript, not TypeScript: compiled by `npm run build` (scripts/build-plugins.ts)
-// with asc. The project's tsconfig includes host/**, where v128, usize and f32x4 do not exist.
 /**
  * The dot-product kernel of VectorIndex (host/retrieval/vector-index.ts): our own trusted code,
  * loaded with plain WebAssembly (no Extism), one instance and one imported memory per index.
