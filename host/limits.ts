@@ -42,6 +42,8 @@ export const LIMITS = {
   metadataValueCharsMax: 256,
   /** Chunks per tenant index: keeps brute-force vector search within its latency target. */
   chunksPerTenantMax: 200_000,
+  /** Chunk records kept in memory per open tenant index (LRU): bounds memory, spares decryption. */
+  chunkRecordsCachedMax: 4_096,
   /** Results a plugin may ask index_search for in one call. */
   searchHitsMax: 100,
   /** Chunks the retrieval plugin may return for one ask. */
@@ -86,6 +88,44 @@ export const LIMITS = {
   tenantNameCharsMax: 100,
   /** System prompts are part of every ask's context. */
   systemPromptCharsMax: 8_000,
+  /** Bytes of an uploaded plugin module: bounds vetting and metering work and what a tenant stores. */
+  pluginUploadBytesMax: 4 * 1024 * 1024,
+  /**
+   * A plugin's linear memory: uploads get their memory maximum rewritten to at most this. Extism's
+   * `maxPages` does not cap the plugin's own memory, so the cap is compiled into the module.
+   */
+  pluginMemoryBytesMax: 16 * 1024 * 1024,
+  /** Elements per plugin table (tables get this maximum too); an element costs host memory. */
+  pluginTableElementsMax: 100_000,
+  /**
+   * Fuel one plugin call (or one start function) may spend, the operator's ceiling for a tenant's
+   * `pluginFuelPerCall`. About 0.5 s of the worst-case metered loop on the reference 2-core machine.
+   */
+  pluginFuelPerCallMax: 1_000_000_000,
+  /** Default fuel per call: about 50 ms of the worst-case metered loop on the reference machine. */
+  pluginFuelPerCallDefault: 100_000_000,
+  /** Smallest `pluginFuelPerCall` a tenant may set: below this the built-in plugins cannot finish. */
+  pluginFuelPerCallMin: 1_000_000,
+  /**
+   * Wall-clock time of one plugin call before the watchdog discards the instance. Defense in depth
+   * behind fuel: a metered call stops far sooner; this catches what metering would miss.
+   */
+  pluginCallWallMsMax: 2_000,
+  /** Time the metering worker may spend on one module before the upload is refused: a pathological module cannot occupy it. */
+  pluginMeteringMsMax: 30_000,
+  /** Modules waiting for the metering worker; more uploads at once get PLUGIN_BUSY. */
+  pluginMeteringQueueMax: 8,
+  /**
+   * Host functions refuse to start this close to a call's watchdog deadline, so the watchdog's
+   * termination cannot land inside a host function's storage transaction.
+   */
+  pluginHostCallMarginMs: 250,
+  /** Versions kept per plugin slot (the active one and its rollback history). */
+  pluginVersionsPerSlotMax: 4,
+  /** Bytes of plugin modules one tenant may store across slots and versions. */
+  pluginStoreBytesPerTenantMax: 48 * 1024 * 1024,
+  /** Asks per tenant per minute, across its sessions: one tenant cannot monopolise the host's CPU. */
+  asksPerTenantPerMinuteMax: 6_000,
 } as const;
 
 /** The names of all limits. */

@@ -106,7 +106,7 @@ export class Session {
         return hits.slice(0, LIMITS.searchHitsMax * 2);
       },
       chunkGet: (chunkId: string) => {
-        const view = readChunk(scope, chunkId);
+        const view = readChunk(scope, embedder, chunkId);
         if (view === undefined) return undefined;
         resolve(view, this.#current?.resolved.get(chunkId)?.score ?? 0);
         const { tag: _tag, ...plain } = view;
@@ -176,7 +176,7 @@ export class Session {
     for (const { chunkId, score } of ranked) {
       if (taken.has(chunkId)) continue;
       taken.add(chunkId);
-      const view = readChunk(this.#deps.scope, chunkId);
+      const view = readChunk(this.#deps.scope, this.#deps.embedder, chunkId);
       if (view === undefined) continue;
       const chunk: ResolvedChunk = { chunkId, docId: view.docId, title: view.title, text: view.text, score, tag: view.tag };
       state.resolved.set(chunkId, chunk);
@@ -290,10 +290,8 @@ function citedSources(answer: string, used: readonly ResolvedChunk[]): ResolvedC
   return cited.size > 0 ? [...cited.values()] : [...used];
 }
 
-function readChunk(scope: TenantScope, chunkId: string): (ChunkView & { tag: string }) | undefined {
-  const row = scope.store.chunkRows.get(chunkId);
-  if (row === undefined) return undefined;
-  const chunk = scope.store.chunks.get(row);
+function readChunk(scope: TenantScope, embedder: Embedder, chunkId: string): (ChunkView & { tag: string }) | undefined {
+  const chunk = TenantIndex.of(scope.store, embedder).chunk(scope.store, chunkId);
   if (chunk === undefined) return undefined;
   return { chunkId: chunk.chunkId, docId: chunk.docId, title: chunk.title, text: chunk.text, metadata: chunk.metadata, tag: chunk.tag };
 }

@@ -4,6 +4,7 @@
  * restart) and kept in step with every ingest. It is derived from one TenantStore and lives and dies
  * with it, so it can only ever hold that tenant's chunks.
  */
+import { LIMITS } from '../limits.ts';
 import type { SearchHit, SearchRequest } from '../sandbox/capabilities.ts';
 import type { ChunkRecord, ChunkTerms, TenantStore } from '../storage/tenant-store.ts';
 import { Bm25Index } from './bm25.ts';
@@ -23,6 +24,13 @@ export class TenantIndex {
   readonly #vectors: VectorIndex;
   readonly #lexical = new Bm25Index();
   readonly #rows = new Map<number, RowInfo>();
+  readonly #rowOfChunk = new Map<string, number>();
+  /**
+   * Recently read chunk records. Reading a chunk from the encrypted environment costs tens of µs
+   * (page decryption), and every ask reads its top k; rows are never reused, so an entry can only
+   * go stale by deletion, which removes it here too.
+   */
+  readonly #records = new Map<number, ChunkRecord>();
   readonly embedderId: string;
 
   private constructor(embedder: Embedder) {
@@ -68,15 +76,43 @@ export class TenantIndex {
   /** Adds one stored chunk with its lexical entry and its vector. */
   add(chunk: ChunkRecord, terms: ChunkTerms, vector: Float32Array): void {
     this.#rows.set(chunk.row, { chunkId: chunk.chunkId, docId: chunk.docId, metadata: chunk.metadata });
+    this.#rowOfChunk.set(chunk.chunkId, chunk.row);
     this.#vectors.set(chunk.row, vector);
     this.#lexical.add(chunk.row, new Map(terms.terms), terms.length);
   }
 
   /** Removes one row. */
   delete(row: number): void {
-    if (!this.#rows.delete(row)) return;
+    const info = this.#rows.get(row);
+    if (info === undefined) return;
+    this.#rows.delete(row);
+    this.#rowOfChunk.delete(info.chunkId);
+    this.#records.delete(row);
     this.#vectors.delete(row);
     this.#lexical.delete(row);
+  }
+
+  /**
+   * One of this tenant's chunks by id, from the record cache or the tenant's store; undefined when
+   * the tenant has no such chunk.
+   */
+  chunk(store: TenantStore, chunkId: string): ChunkRecord | undefined {
+    const row = this.#rowOfChunk.get(chunkId);
+    if (row === undefined) return undefined;
+    let record = this.#records.get(row);
+    if (record !== undefined) {
+      // Refresh its place: Map iteration order is insertion order, so the first key is the oldest.
+      this.#records.delete(row);
+    } else {
+      record = store.chunks.get(row);
+      if (record === undefined) return undefined;
+    }
+    this.#records.set(row, record);
+    if (this.#records.size > LIMITS.chunkRecordsCachedMax) {
+      const oldest = this.#records.keys().next();
+      if (oldest.done !== true) this.#records.delete(oldest.value);
+    }
+    return record;
   }
 
   /**

@@ -39,10 +39,17 @@ const TOP_K_RANGE = [1, LIMITS.retrievedChunksMax] as const;
 const TOKEN_BUDGET_RANGE = [50, 32_000] as const;
 const NAME_PATTERN = /^[A-Za-z0-9._:/@-]{0,128}$/;
 
-/** Reads the tenant's settings (defaults where none are stored). */
+/**
+ * Reads the tenant's settings (defaults where none are stored). Every ask reads them, so they are
+ * kept with the open environment and replaced by {@link patchSettings}; the copy returned is the
+ * caller's to keep.
+ */
 export function readSettings(scope: TenantScope): TenantSettings {
-  const stored = scope.store.meta.get('settings') as Partial<TenantSettings> | undefined;
-  return { ...TENANT_SETTINGS_DEFAULTS, ...stored, model: { ...TENANT_SETTINGS_DEFAULTS.model, ...stored?.model } };
+  const current = scope.store.derived('settings', (store) => {
+    const stored = store.meta.get('settings') as Partial<TenantSettings> | undefined;
+    return { value: { ...TENANT_SETTINGS_DEFAULTS, ...stored, model: { ...TENANT_SETTINGS_DEFAULTS.model, ...stored?.model } } };
+  });
+  return { ...current.value, model: { ...current.value.model } };
 }
 
 /**
@@ -52,7 +59,8 @@ export function readSettings(scope: TenantScope): TenantSettings {
 export function patchSettings(scope: TenantScope, patch: unknown): TenantSettings {
   const next = applyPatch(readSettings(scope), patch);
   scope.store.meta.put('settings', next);
-  return next;
+  scope.store.derived('settings', () => ({ value: next })).value = next;
+  return { ...next, model: { ...next.model } };
 }
 
 /**
