@@ -18,6 +18,7 @@ import { startServer } from '../host/server.ts';
 import { connect } from '../sdk/client/node.ts';
 import { measureEcho } from './echo.ts';
 import { measureSessionMemory } from './memory.ts';
+import { runPluginBenchmarks } from './plugins.ts';
 import { measureSessionStart } from './session-start.ts';
 import { heading, line, ms, summarise, verdict } from './stats.ts';
 import { syntheticDocuments } from './synthetic.ts';
@@ -86,6 +87,8 @@ async function main(): Promise<void> {
     const perSession = await measureSessionMemory(sessions);
     line(`${sessions} sessions open`, `${(perSession / 1024).toFixed(0)} KiB per session`, verdict(perSession / 1024, 512));
   }
+
+  await runPluginBenchmarks(quick);
 }
 
 async function createTenant(url: string): Promise<{ apiKey: string }> {

@@ -16,13 +16,17 @@ import type { ResolvedChunk } from './pipeline/guard.ts';
 import { Session } from './pipeline/session.ts';
 import { createLocalEmbedder, type Embedder } from './retrieval/embedder.ts';
 import { compileDotKernel } from './retrieval/vector-index.ts';
-import { loadBuiltinModules, type PluginModules } from './sandbox/session-plugins.ts';
+import { createMeteringService, type MeteringService } from './sandbox/metering-service.ts';
+import { compileKnown, type CompiledPlugin } from './sandbox/module-cache.ts';
+import { BUILTIN_PLUGINS_DIR, loadBuiltinModules, type PluginModules, type SessionPluginOptions } from './sandbox/session-plugins.ts';
+import { activePluginModule } from './storage/plugin-store.ts';
 import { TenantEnvironments } from './storage/environments.ts';
 import { loadMasterKey, randomToken, hashSecret } from './storage/keys.ts';
 import { Registry } from './storage/registry.ts';
+import { AskQuota } from './tenants/ask-quota.ts';
 import { type OperatorKeyCheck } from './tenants/scope.ts';
 import { mintScopeFromApiKey, mintScopeFromTicket, TicketBook, type TenantAuthority, type TenantScope } from './tenants/scope.ts';
-import type { TenantSettings } from './tenants/settings.ts';
+import { readSettings, type TenantSettings } from './tenants/settings.ts';
 import { serveChat, type ChatLimits } from './transport/chat.ts';
 import { bearerToken, sendError } from './transport/http.ts';
 import { handleApiRequest } from './transport/routes.ts';
@@ -31,11 +35,16 @@ import { attachWebSocket } from './transport/websocket.ts';
 /** Test and benchmark hooks; none is reachable from configuration or the network. */
 export interface ServerOptions {
   logger?: HostLogger;
-  limits?: Partial<ChatLimits & { sessionsPerTenantMax: number }>;
+  limits?: Partial<ChatLimits & { sessionsPerTenantMax: number; asksPerTenantPerMinuteMax: number }>;
   /** Fault point: called in every ask to add chunks to the resolved set (guard tests). */
   faultInjectResolved?: (tenantId: string, resolved: Map<string, ResolvedChunk>, chunks: ResolvedChunk[]) => void;
-  /** Test hook: the plugin modules a tenant's sessions run (until tenants can upload their own). */
+  /**
+   * Test hook: modules a tenant's sessions run instead of its own (uploads or built-ins); with it,
+   * tests can run modules no upload would produce, such as unmetered ones.
+   */
   pluginModulesFor?: (tenantId: string) => PluginModules | undefined;
+  /** Test hook: instance options for every session (e.g. a lower watchdog limit). */
+  pluginOptions?: SessionPluginOptions;
 }
 
 /** A running host. */
@@ -60,7 +69,10 @@ export interface HostContext {
   tickets: TicketBook;
   operatorKey: OperatorKeyCheck;
   embedder: Embedder;
+  /** The built-in default modules (metered like uploads). */
   modules: PluginModules;
+  /** Meters uploads off the event loop. */
+  metering: MeteringService;
   logger: HostLogger;
   sessionsByTenant: Map<string, Set<Session>>;
   modelFor(settings: TenantSettings): { model: ChatModel; routing: ModelRouting };
@@ -82,13 +94,15 @@ export async function startServer(config: HostConfig, options: ServerOptions = {
   const authority: TenantAuthority = { registry, environments };
   const { check: operatorKey, generated } = operatorKeyFor(config, registry);
   const models = createModels(config);
+  const metering = createMeteringService();
   const context: HostContext = {
     config,
     authority,
     tickets: new TicketBook({ ttlMs: LIMITS.ticketTtlMsMax, max: LIMITS.ticketsOutstandingMax }),
     operatorKey,
     embedder: createLocalEmbedder(),
-    modules: await loadBuiltinModules(),
+    modules: await loadBuiltinModules(BUILTIN_PLUGINS_DIR, metering),
+    metering,
     logger,
     sessionsByTenant: new Map(),
     modelFor: (settings) => pickModel(models, config.modelProvider, settings),
@@ -121,6 +135,7 @@ export async function startServer(config: HostConfig, options: ServerOptions = {
       await Promise.all([...models.values()].map((model) => model.close?.()));
       await environments.close();
       await registry.close();
+      await metering.close();
     },
   };
 }
@@ -181,6 +196,7 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
     frameWindowMsMax: options.limits?.frameWindowMsMax ?? LIMITS.frameWindowMsMax,
   };
   const sessionsMax = options.limits?.sessionsPerTenantMax ?? LIMITS.sessionsPerTenantMax;
+  const askQuota = new AskQuota(options.limits?.asksPerTenantPerMinuteMax ?? LIMITS.asksPerTenantPerMinuteMax);
   return attachWebSocket(server, {
     path: '/v1/chat',
     maxFrameBytes: LIMITS.frameBytesMax,
@@ -212,7 +228,9 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
             mine = await Session.open({
               scope,
               embedder: context.embedder,
-              modules: options.pluginModulesFor?.(scope.tenantId) ?? context.modules,
+              modules: options.pluginModulesFor?.(scope.tenantId) ?? (await tenantModules(scope, context.modules)),
+              pluginOptions: { fuelPerCall: readSettings(scope).pluginFuelPerCall, ...options.pluginOptions },
+              admitAsk: () => askQuota.admit(scope.tenantId),
               modelFor: context.modelFor,
               canaryOwner: (token) => context.authority.registry.canaryOwner(token),
               logger: context.logger,
@@ -238,6 +256,21 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
       });
     },
   });
+}
+
+/**
+ * The modules a tenant's sessions run: each slot's active upload from the tenant's own environment,
+ * else the built-in default. Compiled modules are cached by the stored module's SHA-256, so a
+ * session start reads one small record per slot.
+ * @throws {HostError} PLUGIN_LOAD_FAILED or STORAGE_FAILED when a stored module cannot be loaded.
+ */
+async function tenantModules(scope: TenantScope, builtins: PluginModules): Promise<PluginModules> {
+  const pick = (slot: 'retrieval' | 'prompt'): Promise<CompiledPlugin> | CompiledPlugin => {
+    const active = activePluginModule(scope.store, slot);
+    return active === null ? builtins[slot] : compileKnown(active.version.moduleSha256, active.load);
+  };
+  const [retrieval, prompt] = await Promise.all([pick('retrieval'), pick('prompt')]);
+  return { retrieval, prompt };
 }
 
 /** Shared by routes: handles one API request (re-exported for the router's signature). */

@@ -13,7 +13,7 @@ import type { ChatModel, ModelRouting } from '../models/model.ts';
 import type { Embedder } from '../retrieval/embedder.ts';
 import { TenantIndex } from '../retrieval/tenant-index.ts';
 import type { ChunkView, PluginCapabilities, SearchRequest } from '../sandbox/capabilities.ts';
-import type { PluginModules, SessionPlugins } from '../sandbox/session-plugins.ts';
+import type { PluginModules, SessionPluginOptions, SessionPlugins } from '../sandbox/session-plugins.ts';
 import { openSessionPlugins } from '../sandbox/session-plugins.ts';
 import { readSettings, type TenantSettings } from '../tenants/settings.ts';
 import type { TenantScope } from '../tenants/scope.ts';
@@ -44,6 +44,10 @@ export interface SessionDependencies {
   modelFor(settings: TenantSettings): { model: ChatModel; routing: ModelRouting };
   /** The modules the tenant's plugin slots run (its uploads, else the built-in defaults). */
   modules: PluginModules;
+  /** Instance options for the session's plugins (the tenant's fuel budget, say). */
+  pluginOptions?: SessionPluginOptions;
+  /** Counts an ask against the tenant's quota; throws TENANT_ASK_RATE_LIMIT when it is over. */
+  admitAsk?: () => void;
   canaryOwner: CanaryOwner;
   logger: HostLogger;
   /**
@@ -88,10 +92,11 @@ export class Session {
   }
 
   #createPlugins(): Promise<SessionPlugins> {
-    return openSessionPlugins(this.#deps.modules, {
-      retrieval: this.#capabilities('retrieval'),
-      prompt: this.#capabilities('prompt'),
-    });
+    return openSessionPlugins(
+      this.#deps.modules,
+      { retrieval: this.#capabilities('retrieval'), prompt: this.#capabilities('prompt') },
+      this.#deps.pluginOptions,
+    );
   }
 
   /** The host functions for one plugin slot: closures over this session's scope, nothing else. */
@@ -125,6 +130,7 @@ export class Session {
    *   LEAK_BLOCKED when the guard blocks the context or the answer, MODEL_* from the provider.
    */
   async ask(askId: string, question: string, sink: TokenSink): Promise<AskResult> {
+    this.#deps.admitAsk?.();
     const started = performance.now();
     const settings = readSettings(this.#deps.scope);
     const prepared = this.#phase.then(() => this.#prepare(question, settings));

@@ -18,6 +18,7 @@
  *   plugin set with `error_set` is lost, so the SDK's abort logs its message before trapping.
  */
 import createPlugin, { type CallContext, type Plugin } from '@extism/extism';
+import { runWatched } from './watchdog.ts';
 
 /** Extism's address layout: the block index sits above bit 48. */
 const BLOCK_INDEX_SHIFT = 48n;
@@ -66,14 +67,22 @@ export interface WasmPluginOptions {
 /** The outcome of one export call. */
 export type GuestCallResult =
   | { ok: true; output: Uint8Array }
-  | { ok: false; kind: 'trap' | 'guest_error' | 'alloc_limit'; message: string };
+  | { ok: false; kind: 'trap' | 'guest_error' | 'alloc_limit' | 'timeout'; message: string };
 
 /** A loaded plugin: one WebAssembly instance with its own Extism memory. */
 export interface WasmPlugin {
   /** The instance's exports, for guards (fuel, memory) that inspect or refill them between calls. */
   readonly exports: WebAssembly.Exports;
-  /** Calls an export with `input`. Never rejects: failures come back as `{ ok: false }`. */
-  call(exportName: string, input: Uint8Array): Promise<GuestCallResult>;
+  /**
+   * Calls an export with `input`, under the watchdog when `wallMsMax` is a number (see
+   * watchdog.ts). Never rejects: failures come back as `{ ok: false }`.
+   */
+  call(exportName: string, input: Uint8Array, wallMsMax: number | null): Promise<GuestCallResult>;
+  /**
+   * Calls a parameterless export directly, outside Extism's call protocol (no input, no output):
+   * how the host runs a metered module's former start function. Never throws.
+   */
+  callRaw(exportName: string, wallMsMax: number | null): GuestCallResult;
   close(): Promise<void>;
 }
 
@@ -181,19 +190,39 @@ export async function loadWasmPlugin(module: WebAssembly.Module, options: WasmPl
   const instance = await plugin.getInstance();
   return {
     exports: instance.exports,
-    async call(exportName, input) {
+    async call(exportName, input, wallMsMax) {
       budget.used = 0;
       budget.refused = null;
       try {
-        const output = await plugin.call(exportName, input);
+        // Extism runs the export synchronously inside call() (foreground, no async imports), so
+        // the watchdog covers the wasm; the returned promise only carries the output.
+        const started = runWatched(() => plugin.call(exportName, input), wallMsMax);
+        if (!started.ok) return timedOut(exportName, started.wallMsMax);
+        const output = await started.value;
         if (budget.refused !== null) return classify(null, budget);
         return { ok: true, output: output === null ? new Uint8Array(0) : output.bytes() };
       } catch (error: unknown) {
         return classify(error, budget);
       }
     },
+    callRaw(exportName, wallMsMax) {
+      budget.used = 0;
+      budget.refused = null;
+      const fn = instance.exports[exportName];
+      if (typeof fn !== 'function') return { ok: false, kind: 'trap', message: `TypeError: export ${exportName} is not a function` };
+      try {
+        const done = runWatched(() => (fn as () => unknown)(), wallMsMax);
+        return done.ok ? { ok: true, output: new Uint8Array(0) } : timedOut(exportName, done.wallMsMax);
+      } catch (error: unknown) {
+        return classify(error, budget);
+      }
+    },
     close: () => plugin.close(),
   };
+}
+
+function timedOut(exportName: string, wallMsMax: number): GuestCallResult {
+  return { ok: false, kind: 'timeout', message: `${exportName} was still running after ${wallMsMax} ms; the watchdog stopped it` };
 }
 
 /**

@@ -32,6 +32,11 @@ export interface HostCallBudget {
   calls: number;
   /** Set when the plugin broke a per-call limit; the call fails with it whatever the plugin does next. */
   failure: HostError | null;
+  /**
+   * `performance.now()` at which the watchdog stops the call (Infinity without one). Host
+   * functions refuse to start within LIMITS.pluginHostCallMarginMs of it (see watchdog.ts).
+   */
+  deadlineAt: number;
 }
 
 /** How the host functions of one instance account and report. */
@@ -121,6 +126,10 @@ function guarded(name: HostFunctionName, handler: Handler, options: HostFunction
         );
         throw new StatusError(HostStatus.limit, `${name}: more than ${options.hostCallsPerCallMax} host calls in one plugin call`);
       }
+      if (performance.now() > budget.deadlineAt - LIMITS.pluginHostCallMarginMs) {
+        budget.failure ??= new HostError('PLUGIN_TIMEOUT', `the plugin called ${name} within ${LIMITS.pluginHostCallMarginMs} ms of its wall-clock limit; the call is stopped`);
+        throw new StatusError(HostStatus.limit, `${name}: the call is at its wall-clock limit`);
+      }
       const read = memory.readBlock(offset, options.hostCallInputBytesMax);
       if (!read.ok) throw new StatusError(read.reason === 'too_large' ? HostStatus.limit : HostStatus.badRequest, `${name}: ${read.message}`);
       response = handler(read.bytes);
@@ -147,7 +156,7 @@ function reportInternal(options: HostFunctionOptions, name: string, error: unkno
  *
  * @example
  * ```ts
- * const budget = { calls: 0, failure: null };
+ * const budget = { calls: 0, failure: null, deadlineAt: Number.POSITIVE_INFINITY };
  * const functions = createHostFunctions(capabilities, {
  *   budget, hostCallsPerCallMax: 256, hostCallInputBytesMax: 262144, onInternalError: (name, error) => log(name, error),
  * });

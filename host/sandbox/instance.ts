@@ -14,7 +14,9 @@ import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import type { PluginCapabilities } from './capabilities.ts';
 import { loadWasmPlugin, type GuestCallResult, type GuestLogLevel, type WasmPlugin } from './extism.ts';
+import { fuelGuards } from './fuel.ts';
 import { createHostFunctions, type HostCallBudget } from './host-functions.ts';
+import { START_EXPORT } from './metering.ts';
 import { assertSlotExport, compilePlugin, HOST_NAMESPACE, SLOT_EXPORTS, type CompiledPlugin } from './module-cache.ts';
 import {
   decodeAssembleOutput,
@@ -29,8 +31,9 @@ import {
 } from './slots.ts';
 
 /**
- * The seam for fuel metering and memory caps (a later issue). Guards see the instance's exports,
- * so a metered module can have its fuel global refilled before each call and read after it.
+ * The seam for fuel metering and memory caps. Guards see the instance's exports, so a metered
+ * module has its fuel global refilled before each call and read after it (fuel.ts does that for
+ * every metered module; these are extra guards, for tests).
  */
 export interface CallGuards {
   /** Runs before each export call. */
@@ -55,8 +58,18 @@ export interface PluginInstanceOptions {
   hostBytesPerCallMax?: number;
   /** Calls queued or running at once; more are refused with PLUGIN_BUSY (default LIMITS.asksInFlightPerSessionMax). */
   queueDepthMax?: number;
-  /** Fuel / memory guards (none yet). */
+  /** Extra guards run after the fuel guards of a metered module. */
   guards?: CallGuards;
+  /**
+   * Fuel per call (and for the start function) of a metered module (default
+   * LIMITS.pluginFuelPerCallDefault; LIMITS.pluginFuelPerCallMin..pluginFuelPerCallMax).
+   */
+  fuelPerCall?: number;
+  /**
+   * Wall-clock limit of one call, enforced by the watchdog (watchdog.ts); `null` turns it off
+   * (default LIMITS.pluginCallWallMsMax; may only be lowered).
+   */
+  watchdogMs?: number | null;
   /** Receives host-side faults inside host functions (default: the capabilities' error log). */
   onInternalError?: (functionName: string, error: unknown) => void;
 }
@@ -94,7 +107,7 @@ export type PluginInstance = RetrievalPluginInstance | PromptPluginInstance;
 const PAGE_BYTES = 64 * 1024;
 const OPTION_KEYS = new Set([
   'slot', 'capabilities', 'outputBytesMax', 'hostCallsPerCallMax', 'hostCallInputBytesMax', 'logLinesPerCallMax',
-  'hostBytesPerCallMax', 'queueDepthMax', 'guards', 'onInternalError',
+  'hostBytesPerCallMax', 'queueDepthMax', 'guards', 'onInternalError', 'fuelPerCall', 'watchdogMs',
 ]);
 
 /** Resolved per-instance limits. */
@@ -105,6 +118,7 @@ interface InstanceLimits {
   logLinesPerCallMax: number;
   hostBytesPerCallMax: number;
   queueDepthMax: number;
+  watchdogMs: number | null;
 }
 
 function resolveLimits(options: PluginInstanceOptions): InstanceLimits {
@@ -121,6 +135,7 @@ function resolveLimits(options: PluginInstanceOptions): InstanceLimits {
     logLinesPerCallMax: pick('logLinesPerCallMax', LIMITS.pluginLogLinesPerCallMax),
     hostBytesPerCallMax: pick('hostBytesPerCallMax', LIMITS.extismHostPagesMax * PAGE_BYTES),
     queueDepthMax: pick('queueDepthMax', LIMITS.asksInFlightPerSessionMax),
+    watchdogMs: options.watchdogMs === null ? null : pick('watchdogMs', LIMITS.pluginCallWallMsMax),
   };
 }
 
@@ -135,8 +150,8 @@ class Sandbox {
   readonly #slot: PluginSlot;
   readonly #capabilities: PluginCapabilities;
   readonly #limits: InstanceLimits;
-  readonly #guards: CallGuards;
-  readonly #budget: HostCallBudget = { calls: 0, failure: null };
+  readonly #guards: CallGuards[];
+  readonly #budget: HostCallBudget = { calls: 0, failure: null, deadlineAt: Number.POSITIVE_INFINITY };
   readonly #log: LogBudget = { lines: 0, dropped: 0 };
   #plugin: WasmPlugin | null = null;
   #tail: Promise<void> = Promise.resolve();
@@ -144,11 +159,15 @@ class Sandbox {
   #failure: HostError | null = null;
   #closed = false;
 
-  constructor(options: PluginInstanceOptions, limits: InstanceLimits) {
+  #running = '';
+
+  constructor(options: PluginInstanceOptions, limits: InstanceLimits, compiled: CompiledPlugin) {
     this.#slot = options.slot;
     this.#capabilities = options.capabilities;
     this.#limits = limits;
-    this.#guards = options.guards ?? {};
+    this.#guards = [];
+    if (compiled.metered) this.#guards.push(fuelGuards(options.fuelPerCall ?? LIMITS.pluginFuelPerCallDefault, () => this.#running));
+    if (options.guards !== undefined) this.#guards.push(options.guards);
   }
 
   /** Instantiates the module with host functions that close over this sandbox's capabilities only. */
@@ -176,6 +195,53 @@ class Sandbox {
       await this.#plugin.close();
       throw this.#budget.failure;
     }
+  }
+
+  /**
+   * Runs a metered module's former start function (metering.ts moved it out of instantiation) as a
+   * call of its own: fuel, watchdog and host-call caps apply, and its failure can be named.
+   */
+  async runDeferredStart(): Promise<void> {
+    const plugin = this.#plugin;
+    assert.ok(plugin !== null, 'the sandbox was used before it loaded');
+    this.#beginCall('the start function');
+    const result = plugin.callRaw(START_EXPORT, this.#limits.watchdogMs);
+    const failure = this.#endCall(plugin, result);
+    if (failure === null) return;
+    await plugin.close();
+    this.#plugin = null;
+    if (failure.code === 'PLUGIN_FAILED') {
+      throw new HostError('PLUGIN_LOAD_FAILED', `the ${this.#slot} plugin could not be instantiated: ${result.ok ? 'its start function failed' : result.message}`);
+    }
+    throw failure;
+  }
+
+  /** Resets the per-call accounting and arms the guards. */
+  #beginCall(what: string): void {
+    const plugin = this.#plugin;
+    assert.ok(plugin !== null, 'the sandbox was used before it loaded');
+    this.#running = what;
+    this.#budget.calls = 0;
+    this.#budget.failure = null;
+    this.#budget.deadlineAt = this.#limits.watchdogMs === null ? Number.POSITIVE_INFINITY : performance.now() + this.#limits.watchdogMs;
+    this.#log.lines = 0;
+    this.#log.dropped = 0;
+    for (const guard of this.#guards) guard.beforeCall?.(plugin.exports);
+  }
+
+  /** The call's failure, in order of precedence: a broken per-call cap, a guard, the result itself. */
+  #endCall(plugin: WasmPlugin, result: GuestCallResult): HostError | null {
+    if (this.#log.dropped > 0) {
+      this.#hostLog('warn', `plugin log: ${this.#log.dropped} lines dropped, the limit is ${this.#limits.logLinesPerCallMax} per call`);
+    }
+    if (this.#budget.failure !== null) return this.#budget.failure;
+    // After a watchdog stop the module's globals are mid-call; only the timeout is meaningful.
+    if (!result.ok && result.kind === 'timeout') return this.#failureOf(result);
+    for (const guard of this.#guards) {
+      const failure = guard.afterCall?.(plugin.exports, !result.ok) ?? null;
+      if (failure !== null) return failure;
+    }
+    return this.#failureOf(result);
   }
 
   #onLog(level: GuestLogLevel, message: string): void {
@@ -233,16 +299,10 @@ class Sandbox {
   async #execute(input: Uint8Array): Promise<Uint8Array> {
     const plugin = this.#plugin;
     assert.ok(plugin !== null, 'the sandbox was used before it loaded');
-    this.#budget.calls = 0;
-    this.#budget.failure = null;
-    this.#log.lines = 0;
-    this.#log.dropped = 0;
-    this.#guards.beforeCall?.(plugin.exports);
-    const result = await plugin.call(SLOT_EXPORTS[this.#slot], input);
-    if (this.#log.dropped > 0) {
-      this.#hostLog('warn', `plugin log: ${this.#log.dropped} lines dropped, the limit is ${this.#limits.logLinesPerCallMax} per call`);
-    }
-    const failure = this.#budget.failure ?? this.#guards.afterCall?.(plugin.exports, !result.ok) ?? this.#failureOf(result);
+    const exportName = SLOT_EXPORTS[this.#slot];
+    this.#beginCall(exportName);
+    const result = await plugin.call(exportName, input, this.#limits.watchdogMs);
+    const failure = this.#endCall(plugin, result);
     if (failure !== null) throw failure;
     assert.ok(result.ok);
     return result.output;
@@ -263,6 +323,8 @@ class Sandbox {
         return new HostError('PLUGIN_FAILED', `${exportName} reported an error (see the plugin log)`);
       case 'trap':
         return new HostError('PLUGIN_FAILED', `${exportName} trapped: ${result.message}`);
+      case 'timeout':
+        return new HostError('PLUGIN_TIMEOUT', `${result.message}; the instance is discarded`);
     }
   }
 
@@ -298,12 +360,13 @@ export async function createPluginInstance(wasm: Uint8Array | CompiledPlugin, op
   const limits = resolveLimits(options);
   const compiled = wasm instanceof Uint8Array ? await compilePlugin(wasm) : wasm;
   assertSlotExport(compiled, options.slot);
-  const sandbox = new Sandbox(options, limits);
+  const sandbox = new Sandbox(options, limits, compiled);
   const { capabilities } = options;
   await sandbox.load(
     compiled.module,
     options.onInternalError ?? ((name, error) => capabilities.log('error', `host function ${name} failed: ${error instanceof Error ? error.message : String(error)}`)),
   );
+  if (compiled.deferredStart) await sandbox.runDeferredStart();
   const close = () => sandbox.close();
   if (options.slot === 'retrieval') {
     return {

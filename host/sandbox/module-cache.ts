@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { HostError } from '../errors.ts';
+import { FUEL_EXPORT, START_EXPORT } from './metering.ts';
 import type { PluginSlot } from './slots.ts';
 
 /** The host functions of ABI `ctx:host/v1`. */
@@ -39,6 +40,25 @@ export interface CompiledPlugin {
   readonly module: WebAssembly.Module;
   /** Names of its function exports. */
   readonly exports: ReadonlySet<string>;
+  /** Whether fuel metering was compiled in (it exports the fuel global): calls then get a fuel budget. */
+  readonly metered: boolean;
+  /** Whether it exports a former start function the host must run after instantiation (metered modules). */
+  readonly deferredStart: boolean;
+}
+
+/**
+ * The imports of `module` a plugin may not have: anything but functions of `extism:host/env`
+ * (minus HTTP) and `ctx:host/v1`. Each is shown as `kind "module" "name"`.
+ *
+ * @example
+ * ```ts
+ * const refused = forbiddenImports(await WebAssembly.compile(bytes)); // ['function "wasi_snapshot_preview1" "fd_write"']
+ * ```
+ */
+export function forbiddenImports(module: WebAssembly.Module): string[] {
+  return WebAssembly.Module.imports(module)
+    .filter((entry) => entry.kind !== 'function' || ALLOWED_IMPORTS[entry.module]?.has(entry.name) !== true)
+    .map((entry) => `${entry.kind} "${entry.module}" "${entry.name}"`);
 }
 
 /**
@@ -96,6 +116,27 @@ export function compilePlugin(bytes: Uint8Array, options: CompileOptions = {}): 
   return compiling;
 }
 
+/**
+ * Returns the compiled module for a known sha256, compiling `load()` only on a miss: a session
+ * start of an uploaded plugin then costs a cache lookup, not a read and hash of megabytes.
+ * `sha256` must be the digest of what `load` returns (the plugin store computed it at upload).
+ *
+ * @example
+ * ```ts
+ * const compiled = await compileKnown(record.moduleSha256, () => readStoredModule(scope, record));
+ * ```
+ * @throws {HostError} PLUGIN_LOAD_FAILED as {@link compilePlugin}.
+ */
+export function compileKnown(sha256: string, load: () => Uint8Array): Promise<CompiledPlugin> {
+  const cached = cache.get(sha256);
+  if (cached !== undefined) {
+    cache.delete(sha256);
+    cache.set(sha256, cached);
+    return cached;
+  }
+  return compilePlugin(load());
+}
+
 async function compile(sha256: string, bytes: Uint8Array): Promise<CompiledPlugin> {
   let module: WebAssembly.Module;
   try {
@@ -111,8 +152,10 @@ async function compile(sha256: string, bytes: Uint8Array): Promise<CompiledPlugi
       );
     }
   }
-  const exports = new Set(WebAssembly.Module.exports(module).filter((entry) => entry.kind === 'function').map((entry) => entry.name));
-  return { sha256, module, exports };
+  const described = WebAssembly.Module.exports(module);
+  const exports = new Set(described.filter((entry) => entry.kind === 'function').map((entry) => entry.name));
+  const metered = described.some((entry) => entry.kind === 'global' && entry.name === FUEL_EXPORT);
+  return { sha256, module, exports, metered, deferredStart: metered && exports.has(START_EXPORT) };
 }
 
 /**

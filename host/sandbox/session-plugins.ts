@@ -3,12 +3,14 @@
  * created fresh for the session from the tenant's compiled modules, each bound to its own
  * slot's capabilities, and closed together.
  */
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors.ts';
 import type { PluginCapabilities } from './capabilities.ts';
 import { createPluginInstance, type PluginInstanceOptions } from './instance.ts';
+import type { MeteringService } from './metering-service.ts';
 import { compilePlugin, type CompiledPlugin } from './module-cache.ts';
 import type { AssembleInput, AssembleOutput, PluginSlot, RankedChunk, RetrieveInput } from './slots.ts';
 
@@ -68,15 +70,23 @@ export async function openSessionPlugins(
 export const BUILTIN_PLUGINS_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'build', 'plugins');
 
 /**
- * Loads and compiles the built-in default plugins (`build/plugins/{retrieval,prompt}.wasm`).
+ * Metered built-in modules by the SHA-256 of their source module: code only, the same for every
+ * host in the process, so a second host (tests start many) does not meter them again.
+ */
+const meteredBuiltins = new Map<string, Promise<Uint8Array>>();
+
+/**
+ * Loads and compiles the built-in default plugins (`build/plugins/{retrieval,prompt}.wasm`). With
+ * `metering` they are metered exactly as uploads are, so they run under the same fuel and memory
+ * limits; without it they run as built (benchmark baselines and unit tests).
  *
  * @example
  * ```ts
- * const modules = await loadBuiltinModules();
+ * const modules = await loadBuiltinModules(BUILTIN_PLUGINS_DIR, metering);
  * ```
  * @throws {HostError} PLUGIN_LOAD_FAILED when a module is missing (run `npm run build`) or invalid.
  */
-export async function loadBuiltinModules(dir: string = BUILTIN_PLUGINS_DIR): Promise<PluginModules> {
+export async function loadBuiltinModules(dir: string = BUILTIN_PLUGINS_DIR, metering?: MeteringService): Promise<PluginModules> {
   const load = async (slot: PluginSlot): Promise<CompiledPlugin> => {
     const path = join(dir, `${slot}.wasm`);
     let bytes: Uint8Array;
@@ -85,7 +95,15 @@ export async function loadBuiltinModules(dir: string = BUILTIN_PLUGINS_DIR): Pro
     } catch {
       throw new HostError('PLUGIN_LOAD_FAILED', `the built-in ${slot} plugin is missing at ${path}; run \`npm run build\``);
     }
-    return compilePlugin(bytes);
+    if (metering === undefined) return compilePlugin(bytes);
+    const sha256 = createHash('sha256').update(bytes).digest('hex');
+    let metered = meteredBuiltins.get(sha256);
+    if (metered === undefined) {
+      metered = metering.meter(bytes).then((result) => result.bytes);
+      meteredBuiltins.set(sha256, metered);
+      metered.catch(() => meteredBuiltins.delete(sha256));
+    }
+    return compilePlugin(await metered);
   };
   const [retrieval, prompt] = await Promise.all([load('retrieval'), load('prompt')]);
   return { retrieval, prompt };

@@ -77,6 +77,10 @@ export class TenantStore {
   readonly feedback: KvTable<unknown>;
   /** Counters and settings. */
   readonly meta: KvTable<unknown>;
+  /** Uploaded plugins: slot → its versions and which one is active (storage/plugin-store.ts owns the format). */
+  readonly plugins: KvTable<unknown>;
+  /** Metered plugin modules: `<slot>\u0000<version>` → module bytes. */
+  readonly pluginModules: KvTable<Uint8Array>;
 
   readonly #provenanceKey: Buffer;
 
@@ -94,6 +98,8 @@ export class TenantStore {
     this.embeddingCache = env.table('embeddingCache', 'binary');
     this.feedback = env.table('feedback', 'structured');
     this.meta = env.table('meta', 'structured');
+    this.plugins = env.table('plugins', 'structured');
+    this.pluginModules = env.table('pluginModules', 'binary');
   }
 
   /**

@@ -24,6 +24,11 @@ export interface TenantSettings {
   /** Estimated tokens of retrieved context the prompt plugin may use. */
   tokenBudget: number;
   model: ModelSettings;
+  /**
+   * Fuel (metered CPU work) each plugin call may spend, within the operator's ceiling
+   * LIMITS.pluginFuelPerCallMax; the default is about 50 ms of the worst-case loop.
+   */
+  pluginFuelPerCall: number;
 }
 
 /** Defaults every tenant starts with. */
@@ -32,11 +37,13 @@ export const TENANT_SETTINGS_DEFAULTS: TenantSettings = {
   topK: 8,
   tokenBudget: 1500,
   model: { provider: 'default', name: '', adapter: '' },
+  pluginFuelPerCall: LIMITS.pluginFuelPerCallDefault,
 };
 
 /** Ranges, shown in error messages. */
 const TOP_K_RANGE = [1, LIMITS.retrievedChunksMax] as const;
 const TOKEN_BUDGET_RANGE = [50, 32_000] as const;
+const PLUGIN_FUEL_RANGE = [LIMITS.pluginFuelPerCallMin, LIMITS.pluginFuelPerCallMax] as const;
 const NAME_PATTERN = /^[A-Za-z0-9._:/@-]{0,128}$/;
 
 /**
@@ -87,6 +94,9 @@ export function applyPatch(current: TenantSettings, patch: unknown): TenantSetti
         break;
       case 'model':
         next.model = patchModel(next.model, value, fail);
+        break;
+      case 'pluginFuelPerCall':
+        next.pluginFuelPerCall = integerIn(key, value, PLUGIN_FUEL_RANGE, fail);
         break;
       default:
         fail(key, `unknown setting; known: ${Object.keys(TENANT_SETTINGS_DEFAULTS).join(', ')}`);

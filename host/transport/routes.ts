@@ -12,6 +12,7 @@ import { createTenant, deleteTenant } from '../tenants/lifecycle.ts';
 import { authenticateOperator, mintScopeFromApiKey, type OperatorCredential, type TenantScope } from '../tenants/scope.ts';
 import { patchSettings, readSettings } from '../tenants/settings.ts';
 import { bearerToken, readJson, sendJson } from './http.ts';
+import { PLUGIN_ROUTES } from './plugin-routes.ts';
 
 /** A handler of a tenant route: gets the request's TenantScope (released after the response). */
 export type TenantHandler = (context: HostContext, scope: TenantScope, request: IncomingMessage, params: string[]) => Promise<unknown> | unknown;
@@ -50,11 +51,10 @@ const CORE_ROUTES: Route[] = [
   { method: 'POST', pattern: /^\/v1\/documents$/, auth: 'tenant', handle: postDocuments as TenantHandler },
   { method: 'GET', pattern: /^\/v1\/documents$/, auth: 'tenant', handle: listDocuments as TenantHandler },
   { method: 'DELETE', pattern: /^\/v1\/documents\/([^/]+)$/, auth: 'tenant', handle: removeDocument as TenantHandler },
-  { method: 'GET', pattern: /^\/v1\/plugins$/, auth: 'tenant', handle: listPlugins as TenantHandler },
 ];
 
 /** Every route: the core ones, then each area's. */
-const ROUTES: Route[] = [...CORE_ROUTES];
+const ROUTES: Route[] = [...CORE_ROUTES, ...PLUGIN_ROUTES];
 
 /**
  * Routes one request. Errors propagate to the caller, which sends their wire form.
@@ -175,11 +175,4 @@ function listDocuments(context: HostContext, scope: TenantScope, request: Incomi
 function removeDocument(context: HostContext, scope: TenantScope, _request: IncomingMessage, params: string[]): unknown {
   const docId = params[0] ?? '';
   return { deleted: docId, ...deleteDocument(scope, context.embedder, docId) };
-}
-
-function listPlugins(context: HostContext): unknown {
-  return {
-    retrieval: { active: 'builtin', sha256: context.modules.retrieval.sha256 },
-    prompt: { active: 'builtin', sha256: context.modules.prompt.sha256 },
-  };
 }
