@@ -22,7 +22,7 @@ const settle = (millis: number) => new Promise((resolve) => setTimeout(resolve, 
 /** Returns resident bytes per session with `sessions` idle sessions open. */
 export async function measureSessionMemory(sessions: number): Promise<number> {
   const dataDir = mkdtempSync(join(tmpdir(), 'ctx-bench-mem-'));
-  const child = spawn(process.execPath, ['--import', 'tsx', 'host/main.ts'], {
+  const child = spawn(process.execPath, ['--disable-wasm-trap-handler', '--import', 'tsx', 'host/main.ts'], {
     env: { ...process.env, PORT: '0', DATA_DIR: dataDir, CTX_OPERATOR_KEY: OPERATOR_KEY, CTX_DEMO: 'false', LOG_LEVEL: 'silent' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

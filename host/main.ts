@@ -15,7 +15,7 @@ async function main(): Promise<void> {
     lines.push(`operator key (shown once, stored hashed; set CTX_OPERATOR_KEY to choose your own):`, `  ${server.generatedOperatorKey}`);
   }
   if (config.demo) {
-    const demo = ensureDemoTenant(server.authority, server.embedder, config.dataDir);
+    const demo = await ensureDemoTenant(server.authority, server.embedder, config.dataDir);
     if (demo !== undefined) {
       lines.push(
         `demo tenant "Larkspur Cycles" ${demo.created ? 'created' : 'ready'}; its API key (also in ${config.dataDir}/demo.key):`,
@@ -24,6 +24,11 @@ async function main(): Promise<void> {
         `  npm run chat -- "How much does express delivery cost?"`,
       );
     }
+  }
+  if (!process.execArgv.includes('--disable-wasm-trap-handler')) {
+    // Each plugin instance's memory reserves ~10 GiB of address space under V8's trap handler, so
+    // a process runs out of address space near 6,000 sessions; `npm start` passes the flag.
+    lines.push('warning: started without --disable-wasm-trap-handler: this process can host only about 6,000 sessions');
   }
   lines.push(`health: ${server.url}/healthz    WebSocket chat: ws://${config.host}:${server.port}/v1/chat`);
   process.stdout.write(lines.join('\n') + '\n');

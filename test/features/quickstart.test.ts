@@ -16,7 +16,7 @@ const dataDir = mkdtempSync(join(tmpdir(), 'ctx-quickstart-'));
 const env = { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', CTX_OPERATOR_KEY: undefined, CTX_MASTER_KEY: undefined };
 
 function run(args: string[], extraEnv: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--disable-wasm-trap-handler', '--import', 'tsx', ...args], { env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
@@ -25,7 +25,7 @@ function run(args: string[], extraEnv: Record<string, string> = {}): Promise<{ c
 }
 
 async function startHost(): Promise<{ child: ChildProcess; output: string; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'host/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--disable-wasm-trap-handler', '--import', 'tsx', 'host/main.ts'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   await within(
     new Promise<void>((resolve, reject) => {
