@@ -16,6 +16,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../host/config.ts';
 import { startServer } from '../host/server.ts';
 import { connect } from '../sdk/client/node.ts';
+import { measureAuthTiming } from './auth.ts';
 import { measureEcho } from './echo.ts';
 import { measureSessionMemory } from './memory.ts';
 import { runPluginBenchmarks } from './plugins.ts';
@@ -32,6 +33,11 @@ async function main(): Promise<void> {
   heading('floor: bare ws echo round trip (msgpack-sized frame, 127.0.0.1)');
   const echo = await measureEcho(quick ? 500 : 3000);
   line('ws echo round trip', `p50 ${ms(echo.p50)}  p99 ${ms(echo.p99)}`);
+
+  heading('authentication: time to check a key, by reason of refusal (no timing shortcut)');
+  for (const [kind, summary] of Object.entries(await measureAuthTiming(quick ? 2_000 : 20_000))) {
+    line(`  ${kind}`, `p50 ${ms(summary.p50)}  p99 ${ms(summary.p99)}`);
+  }
 
   heading('session start: both default plugins, fresh instances');
   const start = await measureSessionStart(quick ? 200 : 2000, quick ? 10 : 40);

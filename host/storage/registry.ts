@@ -53,8 +53,6 @@ export const CANARY_PATTERN = /ctxcanary-[0-9a-f]{24}/g;
 
 const API_KEY_PATTERN = /^ctx_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const TENANT_ID_PATTERN = /^t_[0-9a-f]{16}$/;
-/** Compared against when a key id is unknown or malformed, so refusal costs the same time. */
-const DUMMY_SECRET: SecretHash = hashSecret('dummy-secret-for-constant-time-refusal');
 
 /** The control-plane store. A stateful resource: call `close()`. */
 export class Registry {
@@ -64,6 +62,8 @@ export class Registry {
   #tenants: KvTable<TenantRecord>;
   #apiKeys: KvTable<ApiKeyRecord>;
   #canaries: KvTable<string>;
+  /** Decoy records read in place of missing ones, so refusals cost what acceptances cost. */
+  #decoys: KvTable<unknown>;
 
   private constructor(env: KvEnvironment, master: MasterKey) {
     this.#env = env;
@@ -72,6 +72,7 @@ export class Registry {
     this.#tenants = env.table('tenants', 'structured');
     this.#apiKeys = env.table('apiKeys', 'structured');
     this.#canaries = env.table('canaries', 'structured');
+    this.#decoys = env.table('decoys', 'structured');
   }
 
   /**
@@ -108,6 +109,7 @@ export class Registry {
         `the master key from ${master.source} does not open ${path}: wrong key, or a corrupted registry`,
       );
     }
+    if (registry.#decoys.get('apiKey') === undefined) registry.#writeDecoys();
     if (!existed) {
       registry.#meta.put('masterKeyCheck', expected);
       writeFileSync(checkFile, `${expected}\n`, { mode: 0o600 });
@@ -146,6 +148,22 @@ export class Registry {
     return { tenant, apiKey };
   }
 
+  /** Decoys shaped like real records; their secret is random and discarded, so they never match. */
+  #writeDecoys(): void {
+    const id = `t_${randomHex(8)}`;
+    const decoyTenant: TenantRecord = {
+      id,
+      name: 'decoy',
+      createdAt: Date.now(),
+      wrappedKey: wrapTenantKey(this.#master, id, newTenantDataKey()),
+      canary: `ctxcanary-${randomHex(12)}`,
+    };
+    this.#env.transaction(() => {
+      this.#decoys.put('apiKey', { tenantId: id, secret: hashSecret(randomToken(32)), createdAt: Date.now(), revokedAt: null });
+      this.#decoys.put('tenant', decoyTenant);
+    });
+  }
+
   /** Issues a new API key for a tenant (key rotation: issue, switch, then revoke the old one). */
   issueApiKey(tenant: TenantRecord): string {
     return this.#env.transaction(() => this.#issueKey(tenant.id));
@@ -163,12 +181,19 @@ export class Registry {
    * Returns undefined for malformed, unknown, revoked keys and keys of deleted tenants.
    */
   authenticate(apiKey: string): TenantRecord | undefined {
+    // Every path does the same work — one key record read, one HMAC, one tenant record read — so
+    // the time taken does not tell a malformed key from an unknown key id or a wrong secret. Where
+    // no real record exists, a decoy record of the same shape is read in its place.
     const match = API_KEY_PATTERN.exec(apiKey);
-    const record = match?.[1] === undefined ? undefined : this.#apiKeys.get(match[1]);
-    const ok = verifySecret(match?.[2] ?? 'x', record?.secret ?? DUMMY_SECRET);
-    if (!ok || record === undefined || record.revokedAt !== null) return undefined;
-    return this.#tenants.get(record.tenantId);
+    const record = (match?.[1] === undefined ? undefined : this.#apiKeys.get(match[1])) ?? undefined;
+    const keyRecord = record ?? (this.#decoys.get('apiKey') as ApiKeyRecord);
+    const ok = verifySecret(match?.[2] ?? 'x', keyRecord.secret);
+    const tenant = (record === undefined ? undefined : this.#tenants.get(record.tenantId)) ?? (this.#decoys.get('tenant') as TenantRecord);
+    if (!ok || record === undefined || record.revokedAt !== null || tenant.id !== record.tenantId) return undefined;
+    return tenant;
   }
+
+
 
   /** Revokes one key by its id (the 16 hex characters after `ctx_`) or by the whole key. */
   revokeApiKey(keyIdOrKey: string): { keyId: string; tenantId: string } | undefined {
