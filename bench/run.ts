@@ -7,7 +7,10 @@
  *   and the same with Extism's `runInWorker: true` for the ratio;
  * - ask without the model (embed, both plugins, guard) on a tenant holding 10,000 chunks, k = 8;
  * - full asks per second with the local model over WebSocket (server and clients share this process);
- * - resident memory per idle live session at 1,000 and 10,000 sessions (server in a child process).
+ * - semantic cache: hit round trips (exact and semantic path) and cached asks per second, and the
+ *   similarity path's correct and wrong hits on the paraphrase set (bench/cache-*.ts);
+ * - resident memory per idle live session at 1,000 and 10,000 sessions (server in a child process);
+ * - the leak guard per ask with 10,000 tenants, master key rotation and the leak audit (bench/guard.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,8 +19,12 @@ import { pino } from 'pino';
 import { loadConfig } from '../host/config.ts';
 import { startServer } from '../host/server.ts';
 import { connect } from '../sdk/client/node.ts';
+import { createLocalEmbedder } from '../host/retrieval/embedder.ts';
 import { measureAuthTiming } from './auth.ts';
+import { measureCacheQuality, printCacheQuality } from './cache-quality.ts';
+import { measureCacheSpeed, printCacheSpeed } from './cache-speed.ts';
 import { measureEcho } from './echo.ts';
+import { runGuardBenchmarks } from './guard.ts';
 import { measureSessionMemory } from './memory.ts';
 import { runPluginBenchmarks } from './plugins.ts';
 import { measureSessionStart } from './session-start.ts';
@@ -88,6 +95,11 @@ async function main(): Promise<void> {
     rmSync(dataDir, { recursive: true, force: true });
   }
 
+  heading('semantic cache: first-turn asks answered from the cache, sessions opened beforehand (bench/cache-speed.ts)');
+  printCacheSpeed(await measureCacheSpeed({ quick, echo }));
+  heading('semantic cache: similarity path on the paraphrase set, beside GPTCache (bench/cache-quality.ts)');
+  printCacheQuality(await measureCacheQuality(createLocalEmbedder()));
+
   heading('memory: resident bytes per idle live session (server in a child process)');
   for (const sessions of quick ? [200, 1000] : [1000, 10000]) {
     const perSession = await measureSessionMemory(sessions);
@@ -95,6 +107,7 @@ async function main(): Promise<void> {
   }
 
   await runPluginBenchmarks(quick);
+  await runGuardBenchmarks(quick);
 }
 
 async function createTenant(url: string): Promise<{ apiKey: string }> {

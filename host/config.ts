@@ -6,6 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { HostError } from './errors.ts';
+import { LIMITS } from './limits.ts';
 
 /** The validated host configuration. */
 export interface HostConfig {
@@ -29,6 +30,14 @@ export interface HostConfig {
   modelApiKey: string | undefined;
   /** Time a model has to finish one answer, in milliseconds. */
   modelTimeoutMs: number;
+  /** Base URL of an OpenAI-compatible embeddings server; unset = the local embedder. */
+  embedUrl: string | undefined;
+  /** Embedding model name sent to that server. */
+  embedModel: string;
+  /** Bearer key for that server. */
+  embedApiKey: string | undefined;
+  /** Time the embeddings server has to answer one request, in milliseconds. */
+  embedTimeoutMs: number;
   /** Create the demo tenant and its documents on first start. */
   demo: boolean;
   /** pino log level. */
@@ -47,6 +56,10 @@ export const CONFIG_DEFAULTS: HostConfig = {
   modelName: 'default',
   modelApiKey: undefined,
   modelTimeoutMs: 30_000, // 30 s for a whole answer
+  embedUrl: undefined,
+  embedModel: 'default',
+  embedApiKey: undefined,
+  embedTimeoutMs: 10_000, // 10 s for one batch of up to 128 texts
   demo: true,
   logLevel: 'info',
 };
@@ -63,6 +76,10 @@ const ENV_NAMES: Record<string, keyof HostConfig> = {
   MODEL_NAME: 'modelName',
   MODEL_API_KEY: 'modelApiKey',
   MODEL_TIMEOUT_MS: 'modelTimeoutMs',
+  EMBED_URL: 'embedUrl',
+  EMBED_MODEL: 'embedModel',
+  EMBED_API_KEY: 'embedApiKey',
+  EMBED_TIMEOUT_MS: 'embedTimeoutMs',
   CTX_DEMO: 'demo',
   LOG_LEVEL: 'logLevel',
 };
@@ -154,10 +171,15 @@ function validateConfig(raw: Record<string, unknown>, source: (key: string) => s
     modelName: text('modelName') ?? CONFIG_DEFAULTS.modelName,
     modelApiKey: text('modelApiKey'),
     modelTimeoutMs: integer('modelTimeoutMs', 100, 600_000),
+    embedUrl: text('embedUrl'),
+    embedModel: text('embedModel') ?? CONFIG_DEFAULTS.embedModel,
+    embedApiKey: text('embedApiKey'),
+    embedTimeoutMs: integer('embedTimeoutMs', 100, LIMITS.embedTimeoutMsMax),
     demo: flag('demo'),
     logLevel: oneOf('logLevel', LOG_LEVELS),
   };
   if (config.modelUrl !== undefined && !/^https?:\/\//.test(config.modelUrl)) fail('modelUrl', `must be an http(s) URL, got ${JSON.stringify(config.modelUrl)}`);
+  if (config.embedUrl !== undefined && !/^https?:\/\//.test(config.embedUrl)) fail('embedUrl', `must be an http(s) URL, got ${JSON.stringify(config.embedUrl)}`);
   if (config.modelProvider === 'openai' && config.modelUrl === undefined) fail('modelProvider', 'openai needs MODEL_URL');
   if (config.operatorKey !== undefined && config.operatorKey.length < 16) fail('operatorKey', 'must be at least 16 characters');
   return config;

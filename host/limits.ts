@@ -126,6 +126,57 @@ export const LIMITS = {
   pluginStoreBytesPerTenantMax: 48 * 1024 * 1024,
   /** Asks per tenant per minute, across its sessions: one tenant cannot monopolise the host's CPU. */
   asksPerTenantPerMinuteMax: 6_000,
+  /**
+   * Semantic cache entries per tenant: the similarity path scores every cached question vector of
+   * the tenant on each ask that misses the exact path, and memory holds them all (1 KiB each at 256
+   * dimensions).
+   */
+  cacheEntriesPerTenantMax: 10_000,
+  /** Decoded cache entries kept in memory per open tenant, most recently served first: a hot question skips the storage read. */
+  cacheHotEntriesPerTenantMax: 64,
+  /** Ceiling of a tenant's `cache.quotaBytes`: cache entries live in the tenant's environment and count against its disk. */
+  cacheBytesPerTenantMax: 256 * 1024 * 1024,
+  /** Floor of `cache.quotaBytes`: below it a handful of answers would not fit. */
+  cacheBytesPerTenantMin: 16 * 1024,
+  /** Ceiling of `cache.ttlSeconds` (30 days): an answer older than this is stale whatever the tenant prefers. */
+  cacheTtlSecondsMax: 30 * 24 * 3600,
+  /** Texts per request to a remote embeddings provider: bounds one request and one response body. */
+  embedBatchTextsMax: 128,
+  /** Dimension a remote embedder may return: the vector index holds `dim` floats per chunk. */
+  embedDimMax: 4_096,
+  /** Wall-clock time an embeddings provider has to answer one request. */
+  embedTimeoutMsMax: 60_000,
+  /**
+   * Tenant label values on /metrics; tenants seen after these share the label `_other`. Each value
+   * adds series to every tenant-labelled metric, and a Prometheus server's memory grows with series.
+   */
+  metricsTenantLabelsMax: 100,
+  /** Asks kept per tenant for the console's recent asks (ids, outcome and timings, never text). */
+  recentAsksPerTenantMax: 50,
+  /** Tenants whose recent asks are kept at once, the least recently asking dropped first: bounds that memory. */
+  recentAsksTenantsMax: 1_000,
+  /** Leak blocks and plugin failures kept for the operator view, newest first. */
+  incidentsKeptMax: 200,
+  /** Plugin log lines kept per tenant for its console (they are plugin output, so never in the host log). */
+  pluginLogLinesPerTenantMax: 100,
+  /** Characters kept of one plugin log line: with the line limit, bounds the memory one tenant's plugin log takes. */
+  pluginLogLineCharsMax: 1_000,
+  /** Characters of chunk text sent with each source of a `done` frame: enough to recognise the passage, and a frame holds up to 32 sources. */
+  sourceSnippetCharsMax: 280,
+  /** Feedback entries kept per tenant: a flood of ratings cannot grow a tenant's store without bound; the oldest go first. */
+  feedbackEntriesPerTenantMax: 100_000,
+  /** Longest feedback retention a tenant may set (two years): feedback holds end users' questions. */
+  feedbackRetentionDaysMax: 730,
+  /** Blocked-leak audit entries per tenant per minute; more are counted into the next entry, so an attacker cannot grow the append-only log at the ask rate. */
+  auditLeakEntriesPerMinuteMax: 60,
+  /** Audit entries per GET /v1/audit page: bounds one response. */
+  auditEntriesPerPageMax: 1_000,
+  /** Tenants in one training pool: the leak audit holds every pooled example in memory. */
+  poolTenantsMax: 64,
+  /** Examples in one training pool (after the audit); the response and the audit's index hold them all. */
+  poolExamplesMax: 20_000,
+  /** Bytes of one frame of a tenant export file: the importer decrypts a frame whole before it parses it. */
+  exportFrameBytesMax: 16 * 1024 * 1024,
 } as const;
 
 /** The names of all limits. */

@@ -11,12 +11,14 @@ async function main(): Promise<void> {
   const config = loadConfig();
   const server = await startServer(config);
   const lines = [`ctx-host listening on ${server.url}  (data in ${config.dataDir})`];
+  let demoKey: string | undefined;
   if (server.generatedOperatorKey !== undefined) {
     lines.push(`operator key (shown once, stored hashed; set CTX_OPERATOR_KEY to choose your own):`, `  ${server.generatedOperatorKey}`);
   }
   if (config.demo) {
     const demo = await ensureDemoTenant(server.authority, server.embedder, config.dataDir);
     if (demo !== undefined) {
+      demoKey = demo.apiKey;
       lines.push(
         `demo tenant "Larkspur Cycles" ${demo.created ? 'created' : 'ready'}; its API key (also in ${config.dataDir}/demo.key):`,
         `  ${demo.apiKey}`,
@@ -30,6 +32,7 @@ async function main(): Promise<void> {
     // a process runs out of address space near 6,000 sessions; `npm start` passes the flag.
     lines.push('warning: started without --disable-wasm-trap-handler: this process can host only about 6,000 sessions');
   }
+  lines.push(...pageLines(server.url, demoKey, server.generatedOperatorKey));
   lines.push(`health: ${server.url}/healthz    WebSocket chat: ws://${config.host}:${server.port}/v1/chat`);
   process.stdout.write(lines.join('\n') + '\n');
   const stop = (): void => {
@@ -37,6 +40,21 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/**
+ * Where the pages are. With the demo tenant (or a just-generated operator key) the links carry the
+ * key in the URL fragment, which browsers never send to a server; the page moves it to the tab's
+ * session storage and clears it from the address bar.
+ */
+function pageLines(url: string, demoKey: string | undefined, operatorKey: string | undefined): string[] {
+  const withKey = (path: string, key: string | undefined): string => (key === undefined ? `${url}${path}` : `${url}${path}#key=${encodeURIComponent(key)}`);
+  return [
+    'in a browser:',
+    `  chat page:      ${withKey('/', demoKey)}${demoKey === undefined ? '  (paste a ticket or tenant key)' : ''}`,
+    `  tenant console: ${withKey('/console', demoKey)}`,
+    `  operator view:  ${withKey('/operator', operatorKey)}`,
+  ];
 }
 
 main().catch((error: unknown) => {

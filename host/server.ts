@@ -3,25 +3,25 @@
  * plane, tenant environments, sandbox modules, models, HTTP routes and the chat endpoint. Nothing
  * here holds tenant data: each request or session mints its own TenantScope.
  */
-import { mkdirSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { HostConfig } from './config.ts';
 import { HostError } from './errors.ts';
 import { LIMITS } from './limits.ts';
 import { createLogger, type HostLogger } from './log.ts';
 import { createModel, type ChatModel, type ModelRouting } from './models/model.ts';
-import type { ResolvedChunk } from './pipeline/guard.ts';
+import { createObservability, type Observability, type ObservabilityOptions } from './observability/observability.ts';
+import { reportLeakBlock, type AssembledMessage, type ResolvedChunk } from './pipeline/guard.ts';
 import { Session } from './pipeline/session.ts';
 import { createLocalEmbedder, type Embedder } from './retrieval/embedder.ts';
+import { createOpenAIEmbedder } from './retrieval/openai-embedder.ts';
 import { compileDotKernel } from './retrieval/vector-index.ts';
 import { createMeteringService, type MeteringService } from './sandbox/metering-service.ts';
 import { compileKnown, type CompiledPlugin } from './sandbox/module-cache.ts';
 import { BUILTIN_PLUGINS_DIR, loadBuiltinModules, type PluginModules, type SessionPluginOptions } from './sandbox/session-plugins.ts';
 import { activePluginModule } from './storage/plugin-store.ts';
 import { TenantEnvironments } from './storage/environments.ts';
-import { loadMasterKey, randomToken, hashSecret } from './storage/keys.ts';
+import { randomToken, hashSecret } from './storage/keys.ts';
 import { Registry } from './storage/registry.ts';
 import { AskQuota } from './tenants/ask-quota.ts';
 import { type OperatorKeyCheck } from './tenants/scope.ts';
@@ -30,14 +30,20 @@ import { readSettings, type TenantSettings } from './tenants/settings.ts';
 import { serveChat, type ChatLimits } from './transport/chat.ts';
 import { bearerToken, sendError } from './transport/http.ts';
 import { handleApiRequest } from './transport/routes.ts';
+import { startFeedbackSweep } from './training/feedback.ts';
+import { markHostRunning } from './storage/host-marker.ts';
+import { openRegistry, type MasterKeySource } from './storage/master-rotation.ts';
 import { attachWebSocket } from './transport/websocket.ts';
+import { loadWebAssets, type WebAssets } from './web/assets.ts';
 
 /** Test and benchmark hooks; none is reachable from configuration or the network. */
 export interface ServerOptions {
   logger?: HostLogger;
-  limits?: Partial<ChatLimits & { sessionsPerTenantMax: number; asksPerTenantPerMinuteMax: number }>;
+  limits?: Partial<ChatLimits & { sessionsPerTenantMax: number; asksPerTenantPerMinuteMax: number } & Omit<ObservabilityOptions, 'liveSessions'>>;
   /** Fault point: called in every ask to add chunks to the resolved set (guard tests). */
   faultInjectResolved?: (tenantId: string, resolved: Map<string, ResolvedChunk>, chunks: ResolvedChunk[]) => void;
+  /** Fault point: called in every ask to change the prompt plugin's messages before the guard (guard tests). */
+  faultInjectAssembled?: (tenantId: string, messages: AssembledMessage[]) => void;
   /**
    * Test hook: modules a tenant's sessions run instead of its own (uploads or built-ins); with it,
    * tests can run modules no upload would produce, such as unmetered ones.
@@ -45,6 +51,8 @@ export interface ServerOptions {
   pluginModulesFor?: (tenantId: string) => PluginModules | undefined;
   /** Test hook: instance options for every session (e.g. a lower watchdog limit). */
   pluginOptions?: SessionPluginOptions;
+  /** Test hook: the clock (epoch ms) the semantic cache judges expiry by. */
+  clock?: () => number;
 }
 
 /** A running host. */
@@ -66,6 +74,8 @@ export interface HostServer {
 export interface HostContext {
   config: HostConfig;
   authority: TenantAuthority;
+  /** Where the master key comes from, for a rotation to keep it in step. */
+  masterKeySource: MasterKeySource;
   tickets: TicketBook;
   operatorKey: OperatorKeyCheck;
   embedder: Embedder;
@@ -74,6 +84,10 @@ export interface HostContext {
   /** Meters uploads off the event loop. */
   metering: MeteringService;
   logger: HostLogger;
+  /** The built browser pages (chat, console, operator view), served from memory. */
+  web: WebAssets;
+  /** Metrics, the consoles' recent activity, and the chat sessions' observers. */
+  observability: Observability;
   sessionsByTenant: Map<string, Set<Session>>;
   modelFor(settings: TenantSettings): { model: ChatModel; routing: ModelRouting };
 }
@@ -81,30 +95,43 @@ export interface HostContext {
 /**
  * Starts the host.
  * @throws {HostError} STORAGE_MASTER_KEY when the master key is malformed or does not open DATA_DIR
- *   (nothing is written then); CONFIG_INVALID for bad model settings.
+ *   (nothing is written then); CONFIG_INVALID for bad model or embedder settings; EMBED_FAILED
+ *   when EMBED_URL is set and the embeddings server does not answer its probe.
  */
 export async function startServer(config: HostConfig, options: ServerOptions = {}): Promise<HostServer> {
   const logger = options.logger ?? createLogger(config.logLevel);
   // Fail at start, not on the first search, when `npm run build` has not produced the kernel.
   compileDotKernel();
-  const { key: master } = loadMasterKey({ fromEnv: config.masterKey, keyFile: join(config.dataDir, 'master.key') });
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const registry = Registry.open(config.dataDir, master);
+  const web = loadWebAssets();
+  // Before anything is opened: a remote embedder that does not answer its probe stops the start.
+  const embedder = await createEmbedder(config);
+  const { registry, source: masterKeySource } = openRegistry(config.dataDir, config.masterKey);
   const environments = new TenantEnvironments({ dataDir: config.dataDir, registry, openMax: LIMITS.openEnvironmentsMax });
   const authority: TenantAuthority = { registry, environments };
   const { check: operatorKey, generated } = operatorKeyFor(config, registry);
   const models = createModels(config);
   const metering = createMeteringService();
+  const sessionsByTenant = new Map<string, Set<Session>>();
   const context: HostContext = {
     config,
     authority,
+    masterKeySource,
     tickets: new TicketBook({ ttlMs: LIMITS.ticketTtlMsMax, max: LIMITS.ticketsOutstandingMax }),
     operatorKey,
-    embedder: createLocalEmbedder(),
+    embedder,
     modules: await loadBuiltinModules(BUILTIN_PLUGINS_DIR, metering),
     metering,
     logger,
-    sessionsByTenant: new Map(),
+    web,
+    observability: createObservability({
+      metricsTenantLabelsMax: options.limits?.metricsTenantLabelsMax ?? LIMITS.metricsTenantLabelsMax,
+      recentAsksPerTenantMax: options.limits?.recentAsksPerTenantMax ?? LIMITS.recentAsksPerTenantMax,
+      recentAsksTenantsMax: options.limits?.recentAsksTenantsMax ?? LIMITS.recentAsksTenantsMax,
+      incidentsKeptMax: options.limits?.incidentsKeptMax ?? LIMITS.incidentsKeptMax,
+      pluginLogLinesPerTenantMax: options.limits?.pluginLogLinesPerTenantMax ?? LIMITS.pluginLogLinesPerTenantMax,
+      liveSessions: () => [...sessionsByTenant].map(([tenantId, sessions]) => [tenantId, sessions.size] as const),
+    }),
+    sessionsByTenant,
     modelFor: (settings) => pickModel(models, config.modelProvider, settings),
   };
   const server = createHttpServer((request, response) => {
@@ -113,8 +140,16 @@ export async function startServer(config: HostConfig, options: ServerOptions = {
     );
   });
   const chat = attachChat(server, context, options);
-  await new Promise<void>((resolve) => server.listen(config.port, config.host, resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => {
+      const reason = error.code === 'EADDRINUSE' ? 'is in use' : `cannot be opened (${error.code ?? error.message})`;
+      reject(new HostError('CONFIG_INVALID', `PORT/HOST: ${config.host}:${config.port} ${reason}`));
+    });
+    server.listen(config.port, config.host, resolve);
+  });
   const port = (server.address() as AddressInfo).port;
+  const stopFeedbackSweep = startFeedbackSweep(authority, logger);
+  const stopMarkingRunning = markHostRunning(config.dataDir);
   return {
     url: `http://${config.host}:${port}`,
     port,
@@ -127,6 +162,7 @@ export async function startServer(config: HostConfig, options: ServerOptions = {
       return count;
     },
     close: async () => {
+      await stopFeedbackSweep();
       await chat.close();
       const sessions = [...context.sessionsByTenant.values()].flatMap((set) => [...set]);
       await Promise.all(sessions.map((session) => session.close()));
@@ -135,6 +171,7 @@ export async function startServer(config: HostConfig, options: ServerOptions = {
       await Promise.all([...models.values()].map((model) => model.close?.()));
       await environments.close();
       await registry.close();
+      stopMarkingRunning();
       await metering.close();
     },
   };
@@ -148,6 +185,20 @@ function operatorKeyFor(config: HostConfig, registry: Registry): { check: Operat
   const hash = hashSecret(generated);
   registry.setOperatorKeyHash(hash);
   return { check: { hash }, generated };
+}
+
+/**
+ * The host's embedder: an OpenAI-compatible embeddings server when EMBED_URL is set, else the local one.
+ * @throws {HostError} CONFIG_INVALID or EMBED_FAILED when the server's settings are bad or its probe fails.
+ */
+async function createEmbedder(config: HostConfig): Promise<Embedder> {
+  if (config.embedUrl === undefined) return createLocalEmbedder();
+  return createOpenAIEmbedder({
+    url: config.embedUrl,
+    model: config.embedModel,
+    timeoutMs: config.embedTimeoutMs,
+    ...(config.embedApiKey === undefined ? {} : { apiKey: config.embedApiKey }),
+  });
 }
 
 function createModels(config: HostConfig): Map<'local' | 'openai', ChatModel> {
@@ -219,7 +270,8 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
         jsonFrames: json,
         limits,
         logger: context.logger,
-        openSession: async () => {
+        observe: (sessionId, log) => context.observability.session({ tenantId: scope.tenantId, sessionId }, log),
+        openSession: async (log, sessionId) => {
           if (sessions.size >= sessionsMax) {
             scope.release();
             throw new HostError('TENANT_SESSION_LIMIT', `the tenant has ${sessions.size} live sessions, limit ${sessionsMax}`);
@@ -233,10 +285,16 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
               admitAsk: () => askQuota.admit(scope.tenantId),
               modelFor: context.modelFor,
               canaryOwner: (token) => context.authority.registry.canaryOwner(token),
-              logger: context.logger,
+              logger: log,
+              ...(options.clock === undefined ? {} : { clock: options.clock }),
               ...(options.faultInjectResolved === undefined
                 ? {}
                 : { faultInjectResolved: (resolved, chunks) => options.faultInjectResolved?.(scope.tenantId, resolved, chunks) }),
+              ...(options.faultInjectAssembled === undefined
+                ? {}
+                : { faultInjectAssembled: (messages) => options.faultInjectAssembled?.(scope.tenantId, messages) }),
+              onLeakBlocked: (askId, error) => reportLeakBlock(scope, log, askId, error),
+              onPluginLog: (slot, level, message) => context.observability.activity.pluginLogged(scope.tenantId, { at: Date.now(), session: sessionId, slot, level, message }),
             });
           } catch (error) {
             scope.release();

@@ -8,7 +8,8 @@
  * replaces AssemblyScript's `env.abort` import, which Extism does not provide.
  *
  * It also compiles the host's own compute kernels (trusted AssemblyScript, no Extism), listed in
- * {@link KERNELS}, to `build/kernels/<name>.wasm` with {@link KERNEL_FLAGS}, skipped the same way.
+ * {@link KERNELS}, to `build/kernels/<name>.wasm` with {@link KERNEL_FLAGS}, skipped the same way,
+ * and bundles the browser chat client (scripts/build-client.ts).
  */
 import { mkdir, readdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
@@ -30,13 +31,21 @@ const SHARED_SOURCES = [
   join(ROOT, 'node_modules', '@extism', 'as-pdk', 'package.json'),
 ];
 
-const ASC_FLAGS = [
-  '--optimizeLevel', '3',
-  '--shrinkLevel', '0',
-  '--runtime', 'incremental',
-  '--use', 'abort=sdk/as/index/abortPlugin',
-  '--noColors',
-];
+/**
+ * The asc flags of every Extism plugin built with the SDK; `abortPath` names the SDK's
+ * `abortPlugin` as the compiler sees it (`sdk/as/index/abortPlugin` from this repository's root;
+ * `~lib/@ctx-host/plugin-sdk/index/abortPlugin` in a vendor project, see sdk/cli/compile.ts).
+ *
+ * @example
+ * ```ts
+ * const flags = pluginAscFlags('sdk/as/index/abortPlugin');
+ * ```
+ */
+export function pluginAscFlags(abortPath: string): string[] {
+  return ['--optimizeLevel', '3', '--shrinkLevel', '0', '--runtime', 'incremental', '--use', `abort=${abortPath}`, '--noColors'];
+}
+
+const ASC_FLAGS = pluginAscFlags('sdk/as/index/abortPlugin');
 
 /**
  * Kernels allocate nothing and are called with pointers into a memory their host object owns: so no
@@ -125,8 +134,16 @@ async function mtimeMs(path: string): Promise<number | null> {
   }
 }
 
-/** The newest modification time of any file under the given files or directories. */
-async function newestMtimeMs(paths: readonly string[]): Promise<number> {
+/**
+ * The newest modification time of any file under the given files or directories.
+ *
+ * @example
+ * ```ts
+ * const stale = (await newestMtimeMs(['plugins/retrieval'])) > outputMtime;
+ * ```
+ * @throws Error (ENOENT) when a path does not exist.
+ */
+export async function newestMtimeMs(paths: readonly string[]): Promise<number> {
   let newest = 0;
   for (const path of paths) {
     const info = await stat(path);
@@ -187,6 +204,10 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(p
   try {
     for (const result of await buildAllPlugins()) console.log(`plugins: ${describe(result)}`);
     for (const result of await buildAllKernels()) console.log(`kernels: ${describe(result)}`);
+    // Imported here, not at the top: modules that only compile plugins need no bundler.
+    const { buildBrowserClient } = await import('./build-client.ts');
+    const client = await buildBrowserClient();
+    console.log(`client: built ${relative(ROOT, client.outFile)} (${(client.bytes / 1024).toFixed(1)} KiB, ${client.ms} ms)`);
   } catch (error: unknown) {
     console.error(error instanceof Error ? error.message : error);
     process.exitCode = 1;

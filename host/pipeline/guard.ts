@@ -8,7 +8,10 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { HostError } from '../errors.ts';
+import type { HostLogger } from '../log.ts';
 import { CANARY_PATTERN } from '../storage/registry.ts';
+import { appendAudit } from '../tenants/audit.ts';
+import type { TenantScope } from '../tenants/scope.ts';
 
 /** Looks up which tenant owns a canary token (the registry's map). */
 export type CanaryOwner = (token: string) => string | undefined;
@@ -17,18 +20,34 @@ export type CanaryOwner = (token: string) => string | undefined;
 export const CANARY_CHARS = 34;
 
 /**
- * Throws when `text` holds a canary that belongs to a tenant other than `tenantId`.
- * Cost: one regular-expression pass over the text plus one lookup per canary-shaped match,
- * independent of how many tenants exist.
- * @throws {HostError} LEAK_BLOCKED naming where the foreign canary was found (never the canary).
+ * Which layer of the guard blocked an ask (the `layer` of a LEAK_BLOCKED error's detail, of its
+ * audit entry and of its log line): a chunk reference this ask did not resolve, a provenance tag
+ * that is not this tenant's, another tenant's canary in the context, in the model's answer stream,
+ * or in a cached answer being replayed.
  */
-export function assertNoForeignCanary(text: string, tenantId: string, owner: CanaryOwner, where: string): void {
-  if (!text.includes('ctxcanary-')) return;
+export type GuardLayer = 'reference' | 'provenance' | 'context-canary' | 'answer-canary' | 'cached-answer-canary';
+
+/**
+ * Whether `text` holds a canary that is not `tenantId`'s (or, with `tenantId` undefined, any canary
+ * at all, for material that leaves every partition: a training pool). Canary-shaped tokens nobody
+ * owns (a deleted tenant's) count as foreign. Cost: one regular-expression pass over the text plus
+ * one lookup per canary-shaped match, independent of how many tenants exist.
+ */
+export function holdsForeignCanary(text: string, tenantId: string | undefined, owner: CanaryOwner): boolean {
+  if (!text.includes('ctxcanary-')) return false;
   for (const match of text.matchAll(CANARY_PATTERN)) {
-    const found = owner(match[0]);
-    if (found !== tenantId) {
-      throw new HostError('LEAK_BLOCKED', `the ${where} holds a canary that is not this tenant's; nothing was sent`);
-    }
+    if (tenantId === undefined || owner(match[0]) !== tenantId) return true;
+  }
+  return false;
+}
+
+/**
+ * Throws when `text` holds a canary that belongs to a tenant other than `tenantId`.
+ * @throws {HostError} LEAK_BLOCKED naming where the foreign canary was found (never the canary), with `detail.layer`.
+ */
+export function assertNoForeignCanary(text: string, tenantId: string, owner: CanaryOwner, where: string, layer: GuardLayer = 'context-canary'): void {
+  if (holdsForeignCanary(text, tenantId, owner)) {
+    throw new HostError('LEAK_BLOCKED', `the ${where} holds a canary that is not this tenant's; nothing was sent`, { layer });
   }
 }
 
@@ -85,10 +104,10 @@ export function guardContext(
       }
       const chunk = resolved.get(part.value);
       if (chunk === undefined) {
-        throw new HostError('LEAK_BLOCKED', `message ${index} references a chunk that was not resolved for this ask; nothing was sent`);
+        throw new HostError('LEAK_BLOCKED', `message ${index} references a chunk that was not resolved for this ask; nothing was sent`, { layer: 'reference' });
       }
       if (!used.has(chunk.chunkId) && !timingSafeEqualText(chunk.tag, tenant.tagOf(chunk.chunkId, chunk.text))) {
-        throw new HostError('LEAK_BLOCKED', `message ${index} holds a chunk whose provenance tag is not this tenant's; nothing was sent`);
+        throw new HostError('LEAK_BLOCKED', `message ${index} holds a chunk whose provenance tag is not this tenant's; nothing was sent`, { layer: 'provenance' });
       }
       used.set(chunk.chunkId, chunk);
       content += chunk.text;
@@ -99,7 +118,8 @@ export function guardContext(
   return { messages: out, used: [...used.values()] };
 }
 
-function timingSafeEqualText(a: string, b: string): boolean {
+/** Compares two strings (tags) in time independent of where they differ. */
+export function timingSafeEqualText(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);
@@ -114,10 +134,15 @@ export class StreamGuard {
   #pending = '';
   readonly #tenantId: string;
   readonly #owner: CanaryOwner;
+  readonly #where: string;
+  readonly #layer: GuardLayer;
 
-  constructor(tenantId: string, owner: CanaryOwner) {
+  /** @param source where the stream comes from: a model's answer, or a cached answer being replayed. */
+  constructor(tenantId: string, owner: CanaryOwner, source: 'model' | 'cache' = 'model') {
     this.#tenantId = tenantId;
     this.#owner = owner;
+    this.#where = source === 'model' ? 'answer' : 'cached answer';
+    this.#layer = source === 'model' ? 'answer-canary' : 'cached-answer-canary';
   }
 
   /**
@@ -126,7 +151,7 @@ export class StreamGuard {
    */
   push(token: string): string {
     this.#pending += token;
-    assertNoForeignCanary(this.#pending, this.#tenantId, this.#owner, 'answer');
+    assertNoForeignCanary(this.#pending, this.#tenantId, this.#owner, this.#where, this.#layer);
     const keep = CANARY_CHARS - 1;
     if (this.#pending.length <= keep) return '';
     const safe = this.#pending.slice(0, this.#pending.length - keep);
@@ -139,5 +164,21 @@ export class StreamGuard {
     const rest = this.#pending;
     this.#pending = '';
     return rest;
+  }
+}
+
+/**
+ * Records an ask the guard blocked: an entry in the tenant's audit log and an error-level log line,
+ * each with the layer and the ids only, never the blocked text. (The metric is counted from the
+ * ask's outcome by the observability side, like every other error code.) A failure to write the
+ * audit entry is logged and swallowed: the block itself already happened and must still reach the client.
+ */
+export function reportLeakBlock(scope: TenantScope, logger: HostLogger, askId: string, error: HostError): void {
+  const layer = typeof error.detail?.['layer'] === 'string' ? error.detail['layer'] : 'unknown';
+  logger.error({ tenant: scope.tenantId, askId, layer, code: error.code }, 'leak guard blocked an ask');
+  try {
+    appendAudit(scope, { kind: 'leak.blocked', actor: 'host', detail: { layer, askId } });
+  } catch (auditError) {
+    logger.error({ tenant: scope.tenantId, err: auditError }, 'could not write the audit entry of a blocked leak');
   }
 }

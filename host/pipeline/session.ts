@@ -1,15 +1,18 @@
 /**
  * A chat session: one per WebSocket connection. It owns the session's TenantScope, its fresh plugin
  * instances (created for this session, closed with it, never reused: invariant 3) and its history.
- * Each ask runs the pipeline: embed → retrieval plugin → prompt plugin → guard → model → stream.
+ * Each ask runs the pipeline: semantic cache (first turns) → embed → retrieval plugin → prompt plugin
+ * → guard → model → stream, and stores a first-turn answer the prompt plugin marked cacheable.
  * The context of every ask starts empty: this session's history plus chunks resolved during this ask
  * from this tenant's index (invariant 4).
  */
-import { embedCached } from '../cache/embedding-cache.ts';
+import { askCacheFor, type AskCache } from '../cache/ask-cache.ts';
+import { embedCached, embedTexts, prepareIndexVectors } from '../cache/embedding-cache.ts';
+import type { CacheHit, SemanticCache } from '../cache/semantic-cache.ts';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import type { HostLogger } from '../log.ts';
-import type { ChatModel, ModelRouting } from '../models/model.ts';
+import { modelIdFor, type ChatModel, type ModelRouting } from '../models/model.ts';
 import type { Embedder } from '../retrieval/embedder.ts';
 import { TenantIndex } from '../retrieval/tenant-index.ts';
 import type { ChunkView, PluginCapabilities, SearchRequest } from '../sandbox/capabilities.ts';
@@ -17,7 +20,9 @@ import type { PluginModules, SessionPluginOptions, SessionPlugins } from '../san
 import { openSessionPlugins } from '../sandbox/session-plugins.ts';
 import { readSettings, type TenantSettings } from '../tenants/settings.ts';
 import type { TenantScope } from '../tenants/scope.ts';
-import { guardContext, StreamGuard, type CanaryOwner, type ResolvedChunk } from './guard.ts';
+import { guardContext, StreamGuard, type AssembledMessage, type CanaryOwner, type ResolvedChunk } from './guard.ts';
+import { sourceSnippet } from './snippet.ts';
+import { storeFeedback } from '../training/feedback.ts';
 
 /** A history turn. */
 export interface Turn {
@@ -31,10 +36,23 @@ export type TokenSink = (text: string) => void;
 /** The `done` frame's content. */
 export interface AskResult {
   answer: string;
-  sources: { docId: string; chunkId: string; score: number; title: string }[];
+  /**
+   * On a hit, the sources of the cached answer as they were when it was made (re-validated since).
+   * `snippet` is the start of the chunk's text (pipeline/snippet.ts), for a page to show.
+   */
+  sources: { docId: string; chunkId: string; score: number; title: string; snippet: string }[];
   cache: 'hit' | 'miss';
-  timings: { embedMs: number; retrievalMs: number; promptMs: number; guardMs: number; modelMs: number; totalMs: number };
+  /** On a hit: cosine similarity of the cached question to this one (1 on the exact path). */
+  similarity?: number;
+  /** On a hit: which path found it. */
+  cacheMatch?: 'exact' | 'semantic';
+  timings: { embedMs: number; cacheMs: number; retrievalMs: number; promptMs: number; guardMs: number; modelMs: number; totalMs: number };
 }
+
+/** The outcome of an ask's cache lookup; a miss carries the question's vector for retrieval. */
+type Lookup =
+  | { kind: 'hit'; hit: CacheHit; cache: SemanticCache; timings: { embedMs: number; cacheMs: number } }
+  | { kind: 'miss'; vector: Float32Array; timings: { embedMs: number; cacheMs: number } };
 
 /** What a session needs from the server. */
 export interface SessionDependencies {
@@ -49,16 +67,32 @@ export interface SessionDependencies {
   /** Counts an ask against the tenant's quota; throws TENANT_ASK_RATE_LIMIT when it is over. */
   admitAsk?: () => void;
   canaryOwner: CanaryOwner;
+  /** The session's logger (it carries the tenant and session ids). */
   logger: HostLogger;
+  /**
+   * Receives the plugins' own log lines. Their text is plugin output and may quote tenant data,
+   * so it goes here (to the tenant's console), and the host log records only that a line was written.
+   */
+  onPluginLog?: (slot: 'retrieval' | 'prompt', level: 'trace' | 'debug' | 'info' | 'warn' | 'error', message: string) => void;
+  /** Told of every ask the guard blocked (LEAK_BLOCKED), before the error reaches the client: audit, log. */
+  onLeakBlocked?: (askId: string, error: HostError) => void;
+  /** Epoch milliseconds, for cache expiry (tests move it); default Date.now. */
+  clock?: () => number;
   /**
    * A fault point for tests: runs after the retrieval plugin's chunks are resolved and may add
    * chunks to them (and to the resolved set), as if a bug had put foreign material there.
    */
   faultInjectResolved?: (resolved: Map<string, ResolvedChunk>, chunks: ResolvedChunk[]) => void;
+  /**
+   * A fault point for tests: runs after the prompt plugin returned and may change its messages (add
+   * a reference to a chunk this ask never resolved, say) before the guard sees them.
+   */
+  faultInjectAssembled?: (messages: AssembledMessage[]) => void;
 }
 
 /** Per-ask state the host functions close over while the plugins run for that ask. */
 interface AskState {
+  question: string;
   vector: Float32Array;
   resolved: Map<string, ResolvedChunk>;
 }
@@ -81,6 +115,8 @@ export class Session {
 
   /** Creates a session and its fresh plugin instances. */
   static async open(deps: SessionDependencies): Promise<Session> {
+    // A remote embedder cannot re-embed synchronously when the tenant's index loads; do it first.
+    await prepareIndexVectors(deps.scope, deps.embedder);
     const session = new Session(deps);
     session.#plugins = await session.#createPlugins();
     return session;
@@ -119,37 +155,147 @@ export class Session {
       },
       kvGet: (key) => scope.store.kvGet(slot, key),
       kvSet: (key, value) => scope.store.kvSet(slot, key, value),
-      embed: (text) => embedCached(scope, embedder, text),
-      log: (level, message) => logger[level === 'trace' ? 'trace' : level]({ tenant: scope.tenantId, slot, plugin: true }, message),
+      // The ask's own question is embedded already (and, with a remote embedder, may not have
+      // reached the embedding cache yet).
+      embed: (text) => (this.#current?.question === text ? this.#current.vector : embedCached(scope, embedder, text)),
+      log: (level, message) => {
+        logger[level]({ slot, plugin: true, chars: message.length }, 'plugin log line');
+        this.#deps.onPluginLog?.(slot, level, message);
+      },
     };
   }
 
   /**
    * Answers one question, streaming tokens to `sink`.
    * @throws {HostError} PLUGIN_* when a plugin fails (its instance is replaced for the next ask),
-   *   LEAK_BLOCKED when the guard blocks the context or the answer, MODEL_* from the provider.
+   *   LEAK_BLOCKED when the guard blocks the context or the answer (reported to `onLeakBlocked`
+   *   first), MODEL_* from the provider.
    */
   async ask(askId: string, question: string, sink: TokenSink): Promise<AskResult> {
+    try {
+      return await this.#ask(askId, question, sink);
+    } catch (error) {
+      if (error instanceof HostError && error.code === 'LEAK_BLOCKED') this.#deps.onLeakBlocked?.(askId, error);
+      throw error;
+    }
+  }
+
+  async #ask(askId: string, question: string, sink: TokenSink): Promise<AskResult> {
     this.#deps.admitAsk?.();
     const started = performance.now();
     const settings = readSettings(this.#deps.scope);
-    const prepared = this.#phase.then(() => this.#prepare(question, settings));
-    this.#phase = prepared.catch(() => undefined);
-    const { context, timings } = await prepared;
     const { model, routing } = this.#deps.modelFor(settings);
+    const cached = askCacheFor({
+      scope: this.#deps.scope,
+      embedder: this.#deps.embedder,
+      settings,
+      modelId: modelIdFor(model, routing),
+      plugins: this.pluginInfo,
+      firstTurn: this.#history.length === 0,
+      now: this.#now(),
+    });
+    const exactStarted = performance.now();
+    const exact = this.#lookupExact(question, cached);
+    if (exact !== undefined) return this.#serveCached(askId, question, exact, sink, started);
+    const lookup = await this.#lookupSimilar(question, cached, performance.now() - exactStarted);
+    if (lookup.kind === 'hit') return this.#serveCached(askId, question, lookup, sink, started);
+    const prepared = this.#phase.then(() => this.#prepare(question, lookup.vector, settings));
+    this.#phase = prepared.catch(() => undefined);
+    const { context, timings, cacheable } = await prepared;
     const modelStarted = performance.now();
     const answer = await this.#stream(model, routing, question, context, sink);
     const modelMs = performance.now() - modelStarted;
-    const sources = citedSources(answer, context.used).map((chunk) => ({ docId: chunk.docId, chunkId: chunk.chunkId, score: chunk.score, title: chunk.title }));
+    const cited = citedSources(answer, context.used);
+    const sources = cited.map((chunk) => ({ docId: chunk.docId, chunkId: chunk.chunkId, score: chunk.score, title: chunk.title, snippet: sourceSnippet(chunk.text) }));
     this.#remember(askId, question, { answer, sources, cache: 'miss' });
-    return { answer, sources, cache: 'miss', timings: { ...timings, modelMs, totalMs: performance.now() - started } };
+    if (cached !== undefined) this.#storeAnswer(cached, { question, vector: lookup.vector, answer, cited, cacheable });
+    return { answer, sources, cache: 'miss', timings: { ...lookup.timings, ...timings, modelMs, totalMs: performance.now() - started } };
   }
 
-  async #prepare(question: string, settings: TenantSettings) {
+  /** The exact path: no embedding needed, and nothing awaited, so a hit is answered in the same turn. */
+  #lookupExact(question: string, cached: AskCache | undefined): Extract<Lookup, { kind: 'hit' }> | undefined {
+    if (cached === undefined) return undefined;
+    const started = performance.now();
+    const hit = cached.cache.lookupExact(cached.namespace, question, cached.policy);
+    return hit === undefined ? undefined : { kind: 'hit', hit, cache: cached.cache, timings: { embedMs: 0, cacheMs: performance.now() - started } };
+  }
+
+  /**
+   * The question's embedding (retrieval needs it anyway), then the similarity path. Without a cache
+   * handle it only embeds. A miss carries the vector on to retrieval. `exactMs` is the exact path's
+   * time, reported in `cacheMs` with this path's.
+   */
+  async #lookupSimilar(question: string, cached: AskCache | undefined, exactMs: number): Promise<Lookup> {
+    const t1 = performance.now();
+    const [vector] = await embedTexts(this.#deps.scope, this.#deps.embedder, [question], this.#aborter.signal);
+    const t2 = performance.now();
+    const similar = cached?.cache.lookupSimilar(cached.namespace, vector as Float32Array, cached.policy);
+    const timings = { embedMs: t2 - t1, cacheMs: exactMs + (performance.now() - t2) };
+    if (cached !== undefined && similar !== undefined) return { kind: 'hit', hit: similar, cache: cached.cache, timings };
+    return { kind: 'miss', vector: vector as Float32Array, timings };
+  }
+
+  /** Answers from a cache hit: streamed like a model's answer, then remembered like one. */
+  #serveCached(askId: string, question: string, found: Extract<Lookup, { kind: 'hit' }>, sink: TokenSink, started: number): AskResult {
+    const { hit, cache, timings } = found;
+    const guardStarted = performance.now();
+    try {
+      this.#replay(hit.answer, sink);
+    } catch (error) {
+      cache.discard(hit.entry);
+      throw error;
+    }
+    const guardMs = performance.now() - guardStarted;
+    // The hit's sources were re-validated against the current index, so each chunk resolves.
+    const sources = hit.sources.map((source) => ({ ...source, snippet: sourceSnippet(readChunk(this.#deps.scope, this.#deps.embedder, source.chunkId)?.text ?? '') }));
+    this.#remember(askId, question, { answer: hit.answer, sources, cache: 'hit' });
+    return {
+      answer: hit.answer,
+      sources,
+      cache: 'hit',
+      similarity: hit.similarity,
+      cacheMatch: hit.match,
+      timings: { ...timings, retrievalMs: 0, promptMs: 0, guardMs, modelMs: 0, totalMs: performance.now() - started },
+    };
+  }
+
+  /**
+   * Streams a cached answer through a fresh StreamGuard: it is tenant data like any model output
+   * and is scanned for foreign canaries the same way. Pushed whole, so the guard has scanned all of
+   * it before anything leaves; then sent as one token frame (a frame costs a socket write on each
+   * side, and the answer is complete), followed by `done` as for a model's answer.
+   */
+  #replay(answer: string, sink: TokenSink): void {
+    const guard = new StreamGuard(this.#deps.scope.tenantId, this.#deps.canaryOwner, 'cache');
+    const text = guard.push(answer) + guard.flush();
+    if (text.length > 0) sink(text);
+  }
+
+  /**
+   * Stores a first-turn answer the prompt plugin marked cacheable, with its sources' provenance
+   * tags (checked again on every hit); counts one it did not mark. A failed write only loses the entry.
+   */
+  #storeAnswer(cached: AskCache, made: { question: string; vector: Float32Array; answer: string; cited: ResolvedChunk[]; cacheable: boolean }): void {
+    if (!made.cacheable || made.answer.trim().length === 0) {
+      cached.cache.noteOptOut();
+      return;
+    }
+    const sources = made.cited.map(({ docId, chunkId, score, title, tag }) => ({ docId, chunkId, score, title, tag }));
+    try {
+      cached.cache.store({ namespace: cached.namespace, question: made.question, vector: made.vector, answer: made.answer, sources }, { ...cached.policy, now: this.#now() });
+    } catch (error) {
+      this.#deps.logger.warn({ err: error }, 'semantic cache write failed');
+    }
+  }
+
+  #now(): number {
+    return (this.#deps.clock ?? Date.now)();
+  }
+
+  async #prepare(question: string, vector: Float32Array, settings: TenantSettings) {
     this.#assertOpen();
     const plugins = await this.#ensurePlugins();
-    const t0 = performance.now();
-    const state: AskState = { vector: embedCached(this.#deps.scope, this.#deps.embedder, question), resolved: new Map() };
+    const state: AskState = { question, vector, resolved: new Map() };
     const t1 = performance.now();
     this.#current = state;
     try {
@@ -162,6 +308,7 @@ export class Session {
         plugins.assemble({ systemPrompt: settings.systemPrompt, query: question, tokenBudget: settings.tokenBudget, history, chunks }),
       );
       const t3 = performance.now();
+      this.#deps.faultInjectAssembled?.(assembled.messages);
       const store = this.#deps.scope.store;
       const context = guardContext(assembled.messages, state.resolved, {
         id: this.#deps.scope.tenantId,
@@ -169,7 +316,9 @@ export class Session {
         tagOf: (chunkId, text) => store.provenanceTag(chunkId, text),
       });
       const t4 = performance.now();
-      return { context, timings: { embedMs: t1 - t0, retrievalMs: t2 - t1, promptMs: t3 - t2, guardMs: t4 - t3 } };
+      // The cache key holds no history, so only an answer made without any may be stored.
+      const cacheable = assembled.cacheable && history.length === 0;
+      return { context, cacheable, timings: { retrievalMs: t2 - t1, promptMs: t3 - t2, guardMs: t4 - t3 } };
     } finally {
       this.#current = undefined;
     }
@@ -249,20 +398,14 @@ export class Session {
 
   /**
    * Stores a rating of one of this session's recent answers, with the ask, the answer and its
-   * sources, in the tenant's own feedback table.
+   * sources, in the tenant's own feedback table — when the tenant retains feedback (training/feedback.ts).
    * @throws {HostError} PROTOCOL_BAD_FRAME when the id names no recent answer of this session.
    */
   recordFeedback(feedback: { id: string; rating: 1 | -1; comment?: string }): void {
     const answered = this.#answered.get(feedback.id);
     if (answered === undefined) throw new HostError('PROTOCOL_BAD_FRAME', `feedback.id ${JSON.stringify(feedback.id)} names no recent answer of this session`);
-    const at = Date.now();
-    this.#deps.scope.store.feedback.put(`${at.toString(36).padStart(9, '0')}:${feedback.id}:${Math.random().toString(36).slice(2, 8)}`, {
-      askId: feedback.id,
-      rating: feedback.rating,
-      comment: feedback.comment ?? null,
-      ...answered,
-      at,
-    });
+    const sources = answered.sources.map(({ docId, chunkId, title, score }) => ({ docId, chunkId, title, score }));
+    storeFeedback(this.#deps.scope, { askId: feedback.id, rating: feedback.rating, ...(feedback.comment === undefined ? {} : { comment: feedback.comment }), question: answered.question, answer: answered.answer, sources });
   }
 
   #assertOpen(): void {

@@ -19,14 +19,31 @@
 import assert from 'node:assert/strict';
 import { tokenize } from './tokenize.ts';
 
-/** Turns text into an L2-normalised vector. Implementations are deterministic. */
+/**
+ * Turns text into an L2-normalised vector. Implementations are deterministic. The local embedder
+ * embeds synchronously; a remote one (retrieval/openai-embedder.ts) only through `embedBatch`, and
+ * callers reach both through cache/embedding-cache.ts, which knows which is which.
+ */
 export interface Embedder {
   /** Algorithm, version and dimension, e.g. `local:hashgram-v1@256`; part of every cache namespace. */
   readonly id: string;
   /** Length of every vector this embedder returns. */
   readonly dim: number;
-  /** Embeds `text`; the result has length `dim` and norm 1 (all zeros only for text with no terms). */
+  /**
+   * Whether one embed costs more than a write to the tenant's embedding cache (a network round trip
+   * does; the local embedder's ~13 µs does not). Only costly embedders go through that cache.
+   */
+  readonly costly: boolean;
+  /**
+   * Embeds `text` now; the result has length `dim` and norm 1 (all zeros only for text with no terms).
+   * @throws {HostError} EMBED_FAILED from an embedder that cannot answer synchronously (a remote one).
+   */
   embed(text: string): Float32Array;
+  /**
+   * Embeds several texts, in order (a remote embedder sends them in as few requests as its limits allow).
+   * @throws {HostError} EMBED_FAILED when the provider fails, or `signal.reason` when it aborts.
+   */
+  embedBatch(texts: readonly string[], signal?: AbortSignal): Promise<Float32Array[]>;
 }
 
 /** Options of {@link createLocalEmbedder}. */
@@ -67,19 +84,23 @@ export function createLocalEmbedder(options: LocalEmbedderOptions = {}): Embedde
   const unigrams = new Float64Array(dim);
   const bigrams = new Float64Array(dim);
   const chargrams = new Float64Array(dim);
+  const embed = (text: string): Float32Array => {
+    try {
+      accumulate(tokenize(text, { keepStopWords: true }), unigrams, bigrams, chargrams);
+      return mix(dim, [unigrams, UNIGRAM_WEIGHT], [bigrams, BIGRAM_WEIGHT], [chargrams, CHARGRAM_WEIGHT]);
+    } finally {
+      unigrams.fill(0);
+      bigrams.fill(0);
+      chargrams.fill(0);
+    }
+  };
   return {
     id: `${ALGORITHM}@${dim}`,
     dim,
-    embed(text: string): Float32Array {
-      try {
-        accumulate(tokenize(text, { keepStopWords: true }), unigrams, bigrams, chargrams);
-        return mix(dim, [unigrams, UNIGRAM_WEIGHT], [bigrams, BIGRAM_WEIGHT], [chargrams, CHARGRAM_WEIGHT]);
-      } finally {
-        unigrams.fill(0);
-        bigrams.fill(0);
-        chargrams.fill(0);
-      }
-    },
+    // ~13 µs for a question here (bench/retrieval-micro.ts): cheaper than any cache write.
+    costly: false,
+    embed,
+    embedBatch: async (texts) => texts.map(embed),
   };
 }
 

@@ -10,7 +10,7 @@ import type { ChunkRecord, ChunkTerms, DocumentRecord } from '../storage/tenant-
 import type { TenantScope } from '../tenants/scope.ts';
 import { termFrequencies } from './bm25.ts';
 import { chunkText } from './chunker.ts';
-import { embedCached } from '../cache/embedding-cache.ts';
+import { embedCached, embedTexts, prepareIndexVectors } from '../cache/embedding-cache.ts';
 import type { Embedder } from './embedder.ts';
 import { encodeVector, TenantIndex } from './tenant-index.ts';
 import { tokenize } from './tokenize.ts';
@@ -115,9 +115,28 @@ interface PreparedDocument {
 /**
  * Stores validated documents in the scope's tenant. Re-posting a document id replaces it (its old
  * chunks are removed); an unchanged document is left alone. Bumps the index generation once.
- * @throws {HostError} STORAGE_QUOTA when the tenant would exceed its chunk limit (nothing is stored).
+ * A costly (remote) embedder embeds the new chunks first, in batches through the tenant's embedding
+ * cache; everything after that runs without awaiting, so two ingests never interleave their writes.
+ * @throws {HostError} STORAGE_QUOTA when the tenant would exceed its chunk limit (nothing is stored);
+ *   EMBED_FAILED when a remote embedder fails (nothing is stored).
  */
-export function ingestDocuments(scope: TenantScope, embedder: Embedder, documents: DocumentInput[]): IngestResult {
+export async function ingestDocuments(scope: TenantScope, embedder: Embedder, documents: DocumentInput[]): Promise<IngestResult> {
+  const withIds = documents.map((input) => ({ ...input, id: input.id ?? `doc_${randomHex(8)}` }));
+  if (!embedder.costly) return ingestNow(scope, embedder, withIds, (text) => embedder.embed(text));
+  await prepareIndexVectors(scope, embedder);
+  const changed = withIds.filter((input) => scope.store.documents.get(input.id)?.contentHash !== contentHashOf(input));
+  const texts = changed.flatMap((input) => chunkText(input.text).map((piece) => embeddedText(input.title ?? input.id, piece.text)));
+  const vectors = await embedTexts(scope, embedder, texts);
+  const byText = new Map(texts.map((text, i) => [text, vectors[i] as Float32Array]));
+  return ingestNow(scope, embedder, withIds, (text) => byText.get(text) ?? embedCached(scope, embedder, text));
+}
+
+function ingestNow(
+  scope: TenantScope,
+  embedder: Embedder,
+  documents: (DocumentInput & { id: string })[],
+  embed: (text: string) => Float32Array,
+): IngestResult {
   const store = scope.store;
   const index = TenantIndex.of(store, embedder);
   const result: IngestResult = { inserted: 0, updated: 0, unchanged: 0, chunks: 0, generation: 0, ids: [] };
@@ -126,15 +145,15 @@ export function ingestDocuments(scope: TenantScope, embedder: Embedder, document
   const prepared: PreparedDocument[] = [];
   let chunkDelta = 0;
   for (const input of documents) {
-    const id = input.id ?? `doc_${randomHex(8)}`;
+    const id = input.id;
     result.ids.push(id);
     const previous = store.documents.get(id);
-    const contentHash = sha256Hex(JSON.stringify([input.title ?? '', input.metadata ?? {}, input.text]));
+    const contentHash = contentHashOf(input);
     if (previous !== undefined && previous.contentHash === contentHash) {
       result.unchanged += 1;
       continue;
     }
-    const doc = prepareDocument(scope, embedder, { ...input, id }, contentHash, nextRow);
+    const doc = prepareDocument(scope, embed, input, contentHash, nextRow);
     nextRow += doc.chunks.length;
     chunkDelta += doc.chunks.length - (previous?.rows.length ?? 0);
     prepared.push({ ...doc, previous });
@@ -157,9 +176,19 @@ export function ingestDocuments(scope: TenantScope, embedder: Embedder, document
   return result;
 }
 
+/** What decides whether a re-posted document changed. */
+function contentHashOf(input: DocumentInput): string {
+  return sha256Hex(JSON.stringify([input.title ?? '', input.metadata ?? {}, input.text]));
+}
+
+/** The text a chunk's vector is made from: its title gives a short chunk its topic. */
+function embeddedText(title: string, text: string): string {
+  return `${title}\n${text}`;
+}
+
 function prepareDocument(
   scope: TenantScope,
-  embedder: Embedder,
+  embed: (text: string) => Float32Array,
   input: DocumentInput & { id: string },
   contentHash: string,
   firstRow: number,
@@ -180,7 +209,7 @@ function prepareDocument(
       tag: scope.store.provenanceTag(`${input.id}#${ordinal}`, piece.text),
     };
     const terms: ChunkTerms = { terms: [...termFrequencies(tokens)], length: tokens.length };
-    return { chunk, terms, vector: embedCached(scope, embedder, `${title}\n${piece.text}`) };
+    return { chunk, terms, vector: embed(embeddedText(title, piece.text)) };
   });
   const record: DocumentRecord = {
     id: input.id,

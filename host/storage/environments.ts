@@ -8,7 +8,6 @@ import { createHmac } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostError } from '../errors.ts';
-import { unwrapTenantKey } from './keys.ts';
 import { openKvEnvironment, type KvEnvironment } from './lmdb.ts';
 import type { Registry, TenantRecord } from './registry.ts';
 import { TenantStore } from './tenant-store.ts';
@@ -79,7 +78,7 @@ export class TenantEnvironments {
   #openEnvironment(tenant: TenantRecord): OpenEnvironment {
     const path = this.directoryOf(tenant);
     const isNew = !existsSync(join(path, 'data.mdb'));
-    const dataKey = unwrapTenantKey(this.#options.registry.masterKey, tenant.id, tenant.wrappedKey);
+    const dataKey = this.#options.registry.unwrapDataKey(tenant);
     mkdirSync(path, { recursive: true, mode: 0o700 });
     const env = openKvEnvironment({ path, encryptionKey: dataKey });
     let store: TenantStore;

@@ -4,7 +4,7 @@
  * (an API key printed at creation, a tenant data key handed to the LMDB adapter).
  */
 import { createCipheriv, createDecipheriv, createHash, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { HostError } from '../errors.ts';
 
@@ -79,10 +79,24 @@ export function newTenantDataKey(): string {
   return randomBytes(24).toString('base64url');
 }
 
+/**
+ * The wrapping key of a master key, derived once per MasterKey object: a master key rotation wraps
+ * and unwraps every tenant's key, and deriving it each time was a third of that work.
+ */
+const wrapKeys = new WeakMap<MasterKey, Buffer>();
+function wrapKeyOf(master: MasterKey): Buffer {
+  let key = wrapKeys.get(master);
+  if (key === undefined) {
+    key = deriveKey(master, 'wrap');
+    wrapKeys.set(master, key);
+  }
+  return key;
+}
+
 /** Wraps a tenant data key with the master key (AES-256-GCM, the tenant id as associated data). */
 export function wrapTenantKey(master: MasterKey, tenantId: string, dataKey: string): WrappedKey {
   const iv = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', deriveKey(master, 'wrap'), iv);
+  const cipher = createCipheriv('aes-256-gcm', wrapKeyOf(master), iv);
   cipher.setAAD(Buffer.from(tenantId));
   const sealed = Buffer.concat([cipher.update(dataKey, 'utf8'), cipher.final()]);
   return { iv, tag: cipher.getAuthTag(), sealed };
@@ -94,7 +108,7 @@ export function wrapTenantKey(master: MasterKey, tenantId: string, dataKey: stri
  */
 export function unwrapTenantKey(master: MasterKey, tenantId: string, wrapped: WrappedKey): string {
   try {
-    const decipher = createDecipheriv('aes-256-gcm', deriveKey(master, 'wrap'), Buffer.from(wrapped.iv));
+    const decipher = createDecipheriv('aes-256-gcm', wrapKeyOf(master), Buffer.from(wrapped.iv));
     decipher.setAAD(Buffer.from(tenantId));
     decipher.setAuthTag(Buffer.from(wrapped.tag));
     return Buffer.concat([decipher.update(Buffer.from(wrapped.sealed)), decipher.final()]).toString('utf8');
@@ -136,4 +150,29 @@ export function randomHex(bytes: number): string {
 /** SHA-256 hex digest. */
 export function sha256Hex(data: string | Uint8Array): string {
   return createHash('sha256').update(data).digest('hex');
+}
+
+/** Where a master key rotation writes the new key before the registry swap: beside the key file. */
+export function pendingKeyFile(keyFile: string): string {
+  return `${keyFile}.next`;
+}
+
+/**
+ * The new master key a rotation left beside the key file, if a crash cut it short after writing it.
+ * @throws {HostError} STORAGE_MASTER_KEY when that file is malformed.
+ */
+export function loadPendingMasterKey(keyFile: string): MasterKey | undefined {
+  const pending = pendingKeyFile(keyFile);
+  return existsSync(pending) ? parseMasterKey(readFileSync(pending, 'utf8'), pending) : undefined;
+}
+
+/**
+ * After the registry opened: when the pending key opened it, it becomes the key file (the rotation's
+ * last step); otherwise a pending key is a leftover of a rotation that never swapped, and goes.
+ */
+export function settleMasterKeyFile(keyFile: string, opened: MasterKey): void {
+  const pending = pendingKeyFile(keyFile);
+  if (!existsSync(pending)) return;
+  if (opened.source === pending) renameSync(pending, keyFile);
+  else rmSync(pending, { force: true });
 }

@@ -21,6 +21,8 @@ export interface KvTable<V> {
   putLater(key: KvKey, value: V): Promise<void>;
   /** Removes a key; returns whether it existed. */
   remove(key: KvKey): boolean;
+  /** Removes a key asynchronously, batched like {@link putLater} (and ordered with it). */
+  removeLater(key: KvKey): Promise<void>;
   /** Iterates entries in key order, optionally from `start` (inclusive) to `end` (exclusive). */
   entries(range?: { start?: KvKey; end?: KvKey; limit?: number }): Iterable<{ key: KvKey; value: V }>;
   /** Number of entries (a full scan of the B-tree leaf pages: fine for stats, not for hot paths). */
@@ -34,6 +36,8 @@ export interface KvEnvironment {
   table(name: string, encoding: 'binary'): KvTable<Uint8Array>;
   /** Runs `action` in one synchronous write transaction: all of its writes land, or none. */
   transaction<T>(action: () => T): T;
+  /** The tables opened so far, in opening order (whole-tenant export walks them). */
+  tables(): { name: string; encoding: 'structured' | 'binary'; table: KvTable<unknown> }[];
   /** Waits for pending asynchronous writes and closes the environment. */
   close(): Promise<void>;
 }
@@ -79,7 +83,7 @@ export function openKvEnvironment(options: OpenEnvironmentOptions): KvEnvironmen
 
 class LmdbEnvironment implements KvEnvironment {
   #root: RootDatabase;
-  #tables = new Map<string, KvTable<unknown>>();
+  #tables = new Map<string, { encoding: 'structured' | 'binary'; table: KvTable<unknown> }>();
 
   constructor(root: RootDatabase) {
     this.#root = root;
@@ -87,11 +91,15 @@ class LmdbEnvironment implements KvEnvironment {
 
   table<V>(name: string, encoding: 'structured' | 'binary'): KvTable<V> {
     const existing = this.#tables.get(name);
-    if (existing !== undefined) return existing as KvTable<V>;
+    if (existing !== undefined) return existing.table as KvTable<V>;
     const db = this.#root.openDB<V, KvKey>(name, encoding === 'binary' ? { encoding: 'binary' } : {});
     const table = new LmdbTable<V>(db, encoding === 'binary');
-    this.#tables.set(name, table as KvTable<unknown>);
+    this.#tables.set(name, { encoding, table: table as KvTable<unknown> });
     return table;
+  }
+
+  tables(): { name: string; encoding: 'structured' | 'binary'; table: KvTable<unknown> }[] {
+    return [...this.#tables].map(([name, { encoding, table }]) => ({ name, encoding, table }));
   }
 
   transaction<T>(action: () => T): T {
@@ -126,6 +134,10 @@ class LmdbTable<V> implements KvTable<V> {
 
   async putLater(key: KvKey, value: V): Promise<void> {
     await this.#db.put(key, value);
+  }
+
+  async removeLater(key: KvKey): Promise<void> {
+    await this.#db.remove(key);
   }
 
   remove(key: KvKey): boolean {

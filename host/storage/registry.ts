@@ -4,7 +4,7 @@
  * map of canary tokens to tenants that the leak guard consults. It holds no tenant documents,
  * vectors, caches or plugin state: those live in each tenant's own environment.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
@@ -15,6 +15,7 @@ import {
   newTenantDataKey,
   randomHex,
   randomToken,
+  unwrapTenantKey,
   verifySecret,
   wrapTenantKey,
   type MasterKey,
@@ -41,6 +42,19 @@ interface ApiKeyRecord {
   revokedAt: number | null;
 }
 
+/**
+ * A tenant's control-plane record as a whole-tenant export carries it: its identity, canary and API
+ * key hashes (so its clients' keys keep working on the new host). Never the wrapped data key: that
+ * is bound to this host's master key; the export carries the data key inside its own encryption.
+ */
+export interface TenantControlRecord {
+  id: string;
+  name: string;
+  createdAt: number;
+  canary: string;
+  apiKeys: (ApiKeyRecord & { keyId: string })[];
+}
+
 /** What listing shows about a key: never the secret or its hash. */
 export interface ApiKeyInfo {
   keyId: string;
@@ -52,6 +66,10 @@ export interface ApiKeyInfo {
 export const CANARY_PATTERN = /ctxcanary-[0-9a-f]{24}/g;
 
 const API_KEY_PATTERN = /^ctx_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+/** The meta key of the tenant count (see Registry.#tenantCount). */
+const TENANT_COUNT_KEY = 'tenantCount';
+/** Upper bound of the registry's memory map: 100,000 tenants and their keys fit many times over. */
+const REGISTRY_MAP_BYTES = 1024 * 1024 * 1024;
 const TENANT_ID_PATTERN = /^t_[0-9a-f]{16}$/;
 
 /** The control-plane store. A stateful resource: call `close()`. */
@@ -64,6 +82,10 @@ export class Registry {
   #canaries: KvTable<string>;
   /** Decoy records read in place of missing ones, so refusals cost what acceptances cost. */
   #decoys: KvTable<unknown>;
+  /** The registry's directory (`DATA_DIR/registry`). */
+  #path = '';
+  /** The retired registry of the last rotation closing and being deleted; close() waits for it. */
+  #retiring: Promise<void> = Promise.resolve();
 
   private constructor(env: KvEnvironment, master: MasterKey) {
     this.#env = env;
@@ -77,11 +99,16 @@ export class Registry {
 
   /**
    * Opens (or creates) the registry under `dataDir`, encrypted with a key derived from the master key.
+   * First finishes or discards a master key rotation that a crash cut short (see
+   * {@link rotateMasterKey}); `pending` is the new key such a rotation may have left beside the key
+   * file, used when it, not `master`, opens the registry ({@link masterKey} tells which did).
    * @throws {HostError} STORAGE_MASTER_KEY when the master key does not match an existing registry;
    *   nothing is written in that case.
    */
-  static open(dataDir: string, master: MasterKey): Registry {
+  static open(dataDir: string, given: MasterKey, pending?: MasterKey): Registry {
     const path = join(dataDir, 'registry');
+    recoverRotation(path);
+    const master = pending !== undefined && checkFileMatches(path, pending) && !checkFileMatches(path, given) ? pending : given;
     const existed = existsSync(join(path, 'data.mdb'));
     const expected = masterKeyCheck(master);
     // A plain file beside the registry lets a wrong key be refused before LMDB opens anything
@@ -91,8 +118,7 @@ export class Registry {
       throw new HostError('STORAGE_MASTER_KEY', `the master key from ${master.source} does not open ${path}: wrong key`);
     }
     mkdirSync(path, { recursive: true, mode: 0o700 });
-    const encryptionKey = deriveKey(master, 'registry').subarray(0, 24).toString('base64url');
-    const env = openKvEnvironment({ path, encryptionKey, mapSizeBytes: 1024 * 1024 * 1024 });
+    const env = openKvEnvironment({ path, encryptionKey: registryEncryptionKey(master), mapSizeBytes: REGISTRY_MAP_BYTES });
     let registry: Registry | undefined;
     let stored: unknown;
     try {
@@ -114,7 +140,71 @@ export class Registry {
       registry.#meta.put('masterKeyCheck', expected);
       writeFileSync(checkFile, `${expected}\n`, { mode: 0o600 });
     }
+    registry.#path = path;
     return registry;
+  }
+
+  /**
+   * Rotates the master key while the host keeps serving. The registry's own encryption key derives
+   * from the master key, so it is re-encrypted, not edited: a new registry is written beside the old
+   * one (`registry-next`; no dot: lmdb-js takes a path with an extension for a file) with every tenant's data key unwrapped by the old master key and wrapped
+   * by the new one, all in one transaction of each environment; the old registry's write
+   * transaction is held meanwhile, so no other process (the CLI) can write a record that would be
+   * lost. Its check file is written last; then two renames swap the directories and this object
+   * switches to the new environment in the same turn of the event loop, so no request ever sees a
+   * half-rotated registry. The old directory is deleted once closed: its free pages may still hold
+   * records it deleted (a shredded tenant's wrapped key), and they go with it.
+   * Tenant environments are untouched: their data keys do not change, only their wrapping.
+   * A crash at any point leaves one complete registry that {@link open} recovers.
+   * @returns how many tenants were re-wrapped.
+   * @throws {HostError} STORAGE_MASTER_KEY when the new key is the current one.
+   */
+  rotateMasterKey(next: MasterKey): { tenants: number } {
+    if (next.bytes.equals(this.#master.bytes)) throw new HostError('STORAGE_MASTER_KEY', 'the new master key is the current one');
+    const nextPath = `${this.#path}-next`;
+    rmSync(nextPath, { recursive: true, force: true });
+    mkdirSync(nextPath, { recursive: true, mode: 0o700 });
+    const nextEnv = openKvEnvironment({ path: nextPath, encryptionKey: registryEncryptionKey(next), mapSizeBytes: REGISTRY_MAP_BYTES });
+    let tenants = 0;
+    try {
+      this.#env.transaction(() => nextEnv.transaction(() => (tenants = this.#copyInto(nextEnv, next))));
+      writeFileSync(join(nextPath, 'master-key.check'), `${masterKeyCheck(next)}\n`, { mode: 0o600 });
+    } catch (error) {
+      void nextEnv.close().finally(() => rmSync(nextPath, { recursive: true, force: true }));
+      throw error;
+    }
+    const retiredPath = `${this.#path}-retired`;
+    renameSync(this.#path, retiredPath);
+    renameSync(nextPath, this.#path);
+    const retired = this.#env;
+    this.#env = nextEnv;
+    this.#master = next;
+    this.#meta = nextEnv.table('meta', 'structured');
+    this.#tenants = nextEnv.table('tenants', 'structured');
+    this.#apiKeys = nextEnv.table('apiKeys', 'structured');
+    this.#canaries = nextEnv.table('canaries', 'structured');
+    this.#decoys = nextEnv.table('decoys', 'structured');
+    this.#retiring = retired.close().finally(() => rmSync(retiredPath, { recursive: true, force: true }));
+    return { tenants };
+  }
+
+  /** Copies every table into `target`, re-wrapping data keys under `next` and recording its check. @returns tenants copied. */
+  #copyInto(target: KvEnvironment, next: MasterKey): number {
+    let tenants = 0;
+    for (const { name, encoding, table } of this.#env.tables()) {
+      const into = encoding === 'binary' ? target.table(name, 'binary') : target.table<unknown>(name, 'structured');
+      for (const { key, value } of table.entries()) {
+        if (name === 'tenants') {
+          const tenant = value as TenantRecord;
+          const dataKey = unwrapTenantKey(this.#master, tenant.id, tenant.wrappedKey);
+          into.put(key, { ...tenant, wrappedKey: wrapTenantKey(next, tenant.id, dataKey) } as never);
+          tenants += 1;
+        } else {
+          into.put(key, (name === 'meta' && key === 'masterKeyCheck' ? masterKeyCheck(next) : value) as never);
+        }
+      }
+    }
+    return tenants;
   }
 
   /** The master key, for unwrapping tenant data keys in storage/environments.ts. */
@@ -129,9 +219,6 @@ export class Registry {
    */
   createTenant(name: string): { tenant: TenantRecord; apiKey: string } {
     const trimmed = validateTenantName(name);
-    if (this.#tenants.count() >= LIMITS.tenantsMax) {
-      throw new HostError('TENANT_INVALID', `tenant count is at its limit ${LIMITS.tenantsMax}`);
-    }
     const id = `t_${randomHex(8)}`;
     const tenant: TenantRecord = {
       id,
@@ -141,11 +228,24 @@ export class Registry {
       canary: `ctxcanary-${randomHex(12)}`,
     };
     const apiKey = this.#env.transaction(() => {
+      const count = this.#tenantCount();
+      if (count >= LIMITS.tenantsMax) throw new HostError('TENANT_INVALID', `tenant count is at its limit ${LIMITS.tenantsMax}`);
       this.#tenants.put(id, tenant);
       this.#canaries.put(tenant.canary, id);
+      this.#meta.put(TENANT_COUNT_KEY, count + 1);
       return this.#issueKey(id);
     });
     return { tenant, apiKey };
+  }
+
+  /**
+   * The number of tenants, kept in meta inside the transactions that change it: counting the table
+   * walks every record (decrypting its pages), which made each creation cost O(tenants) — about
+   * 20 ms at 6,000. A registry from before the counter is counted once.
+   */
+  #tenantCount(): number {
+    const stored = this.#meta.get(TENANT_COUNT_KEY);
+    return typeof stored === 'number' ? stored : this.#tenants.count();
   }
 
   /** Decoys shaped like real records; their secret is random and discarded, so they never match. */
@@ -204,6 +304,11 @@ export class Registry {
     return { keyId, tenantId: record.tenantId };
   }
 
+  /** The tenant owning an API key, given its id or the whole key (revoked keys too); undefined when unknown. */
+  apiKeyOwner(keyIdOrKey: string): string | undefined {
+    return this.#apiKeys.get(apiKeyId(keyIdOrKey) ?? keyIdOrKey)?.tenantId;
+  }
+
   /** Lists a tenant's keys (ids and dates only). */
   listApiKeys(tenant: TenantRecord): ApiKeyInfo[] {
     const keys: ApiKeyInfo[] = [];
@@ -224,6 +329,62 @@ export class Registry {
     return [...this.#tenants.entries()].map((entry) => entry.value);
   }
 
+  /**
+   * Unwraps a tenant's data key from its CURRENT record, so a record read before a master key
+   * rotation still opens its environment after it.
+   * @throws {HostError} STORAGE_MASTER_KEY when it does not unwrap (TENANT_NOT_FOUND never: a
+   *   forgotten tenant falls back to the record given, which the caller already had).
+   */
+  unwrapDataKey(tenant: TenantRecord): string {
+    const current = this.#tenants.get(tenant.id) ?? tenant;
+    return unwrapTenantKey(this.#master, current.id, current.wrappedKey);
+  }
+
+  /** The control-plane part of a whole-tenant export. */
+  controlRecordOf(tenant: TenantRecord): TenantControlRecord {
+    const apiKeys: TenantControlRecord['apiKeys'] = [];
+    for (const { key, value } of this.#apiKeys.entries()) if (value.tenantId === tenant.id) apiKeys.push({ ...value, keyId: String(key) });
+    return { id: tenant.id, name: tenant.name, createdAt: tenant.createdAt, canary: tenant.canary, apiKeys };
+  }
+
+  /**
+   * Registers an imported tenant under its own id and canary with its data key wrapped by THIS
+   * host's master key — without API keys, so nobody can use it before its data is complete
+   * ({@link restoreApiKeys} finishes the import).
+   * @throws {HostError} TENANT_EXISTS when the id, the canary or one of the key ids is taken here;
+   *   TENANT_INVALID for a malformed record.
+   */
+  adoptTenant(control: TenantControlRecord, dataKey: string): TenantRecord {
+    if (!TENANT_ID_PATTERN.test(control.id) || !new RegExp(`^${CANARY_PATTERN.source}$`).test(control.canary) || dataKey.length !== 32) {
+      throw new HostError('TENANT_INVALID', 'the imported tenant record is malformed');
+    }
+    const tenant: TenantRecord = {
+      id: control.id,
+      name: validateTenantName(control.name),
+      createdAt: control.createdAt,
+      wrappedKey: wrapTenantKey(this.#master, control.id, dataKey),
+      canary: control.canary,
+    };
+    this.#env.transaction(() => {
+      const taken = this.#tenants.get(tenant.id) !== undefined || this.#canaries.get(tenant.canary) !== undefined
+        || control.apiKeys.some((key) => this.#apiKeys.get(key.keyId) !== undefined);
+      if (taken) throw new HostError('TENANT_EXISTS', `this host already has tenant ${tenant.id}, its canary or one of its API keys`);
+      const count = this.#tenantCount();
+      if (count >= LIMITS.tenantsMax) throw new HostError('TENANT_INVALID', `tenant count is at its limit ${LIMITS.tenantsMax}`);
+      this.#tenants.put(tenant.id, tenant);
+      this.#canaries.put(tenant.canary, tenant.id);
+      this.#meta.put(TENANT_COUNT_KEY, count + 1);
+    });
+    return tenant;
+  }
+
+  /** Restores an imported tenant's API key hashes (the last step of an import). */
+  restoreApiKeys(tenant: TenantRecord, keys: TenantControlRecord['apiKeys']): void {
+    this.#env.transaction(() => {
+      for (const { keyId, secret, createdAt, revokedAt } of keys) this.#apiKeys.put(keyId, { tenantId: tenant.id, secret, createdAt, revokedAt });
+    });
+  }
+
   /** Which tenant owns a canary token, if any. */
   canaryOwner(token: string): string | undefined {
     return this.#canaries.get(token);
@@ -239,7 +400,8 @@ export class Registry {
         if (value.tenantId === tenant.id) this.#apiKeys.remove(key);
       }
       this.#canaries.remove(tenant.canary);
-      this.#tenants.remove(tenant.id);
+      const count = this.#tenantCount();
+      if (this.#tenants.remove(tenant.id)) this.#meta.put(TENANT_COUNT_KEY, Math.max(0, count - 1));
     });
   }
 
@@ -255,8 +417,40 @@ export class Registry {
 
   /** Closes the environment. */
   async close(): Promise<void> {
+    await this.#retiring;
     await this.#env.close();
   }
+}
+
+/** The registry's LMDB encryption key: derived from the master key, so a new master key means a new registry file. */
+function registryEncryptionKey(master: MasterKey): string {
+  return deriveKey(master, 'registry').subarray(0, 24).toString('base64url');
+}
+
+function checkFileMatches(path: string, master: MasterKey): boolean {
+  const checkFile = join(path, 'master-key.check');
+  return existsSync(checkFile) && readFileSync(checkFile, 'utf8').trim() === masterKeyCheck(master);
+}
+
+/**
+ * Finishes or discards a master key rotation a crash cut short. `registry-next` is complete once
+ * its check file exists (written last). Cut before the swap: the old registry is whole, the next
+ * one goes. Cut between the two renames: the next one is whole and becomes the registry. Cut after:
+ * only the retired directory is left to delete.
+ */
+function recoverRotation(path: string): void {
+  const next = `${path}-next`;
+  const retired = `${path}-retired`;
+  if (existsSync(next)) {
+    if (!existsSync(join(path, 'data.mdb')) && existsSync(join(next, 'master-key.check'))) renameSync(next, path);
+    else rmSync(next, { recursive: true, force: true });
+  }
+  if (existsSync(retired) && existsSync(join(path, 'data.mdb'))) rmSync(retired, { recursive: true, force: true });
+}
+
+/** The id part of a whole API key (the 16 hex characters after `ctx_`), or undefined when it is not one. */
+export function apiKeyId(apiKey: string): string | undefined {
+  return API_KEY_PATTERN.exec(apiKey)?.[1];
 }
 
 /**

@@ -57,6 +57,14 @@ const STORE_CHECK = 'ctx-tenant-store-v1';
 export class TenantStore {
   readonly #env: KvEnvironment;
   readonly #derived = new Map<string, unknown>();
+  readonly #generationListeners: ((generation: number) => void)[] = [];
+  /**
+   * The counters as this process last read or wrote them. Only this process writes an open
+   * environment (the derived indexes assume the same), and every ask reads the generation: the
+   * first storage read of an event-loop turn renews LMDB's read transaction, which costs more than
+   * a whole cache hit.
+   */
+  #counters: StoreMeta | undefined;
   /** Documents by id. */
   readonly documents: KvTable<DocumentRecord>;
   /** Chunks by row. */
@@ -71,6 +79,8 @@ export class TenantStore {
   readonly pluginKv: KvTable<Uint8Array>;
   /** Semantic cache entries (cache/ owns their format). */
   readonly semanticCache: KvTable<unknown>;
+  /** Semantic cache entry key → when it was last served (epoch ms), saved coarsely (cache/ owns it). */
+  readonly semanticCacheUsed: KvTable<number>;
   /** Embedding cache: `<embedder id>\u0000<text hash>` → float32 vector bytes. */
   readonly embeddingCache: KvTable<Uint8Array>;
   /** Feedback on answers, with the ask, the answer and its sources (training/ reads it). */
@@ -81,6 +91,8 @@ export class TenantStore {
   readonly plugins: KvTable<unknown>;
   /** Metered plugin modules: `<slot>\u0000<version>` → module bytes. */
   readonly pluginModules: KvTable<Uint8Array>;
+  /** The tenant's append-only audit log: sequence number → entry (tenants/audit.ts owns the format). */
+  readonly audit: KvTable<unknown>;
 
   readonly #provenanceKey: Buffer;
 
@@ -95,11 +107,13 @@ export class TenantStore {
     this.vectors = env.table('vectors', 'binary');
     this.pluginKv = env.table('pluginKv', 'binary');
     this.semanticCache = env.table('semanticCache', 'structured');
+    this.semanticCacheUsed = env.table('semanticCacheUsed', 'structured');
     this.embeddingCache = env.table('embeddingCache', 'binary');
     this.feedback = env.table('feedback', 'structured');
     this.meta = env.table('meta', 'structured');
     this.plugins = env.table('plugins', 'structured');
     this.pluginModules = env.table('pluginModules', 'binary');
+    this.audit = env.table('audit', 'structured');
   }
 
   /**
@@ -132,19 +146,46 @@ export class TenantStore {
     return createHmac('sha256', this.#provenanceKey).update(chunkId, 'utf8').update('\u0000').update(digest).digest('base64url');
   }
 
+  /** Every table of this tenant's environment with its encoding (the whole-tenant export walks them all). */
+  tables(): { name: string; encoding: 'structured' | 'binary'; table: KvTable<unknown> }[] {
+    return this.#env.tables();
+  }
+
   /** Runs `action` as one write transaction over all tables of this tenant. */
   transaction<T>(action: () => T): T {
-    return this.#env.transaction(action);
+    try {
+      return this.#env.transaction(action);
+    } catch (error) {
+      // Counters set inside the failed transaction never landed: read them again.
+      this.#counters = undefined;
+      throw error;
+    }
   }
 
-  /** Generation and row counters. */
+  /** Generation and row counters (a copy). */
   counters(): StoreMeta {
-    return (this.meta.get('counters') as StoreMeta | undefined) ?? { generation: 0, nextRow: 0 };
+    this.#counters ??= (this.meta.get('counters') as StoreMeta | undefined) ?? { generation: 0, nextRow: 0 };
+    return { ...this.#counters };
   }
 
-  /** Replaces the counters (inside the caller's transaction). */
+  /**
+   * Replaces the counters (inside the caller's transaction). When the generation changes, every
+   * {@link onGenerationChange} listener runs inside that same transaction, so whatever the old
+   * generation made unreachable (cache entries) goes with the change that made it so.
+   */
   setCounters(counters: StoreMeta): void {
+    const previous = this.counters().generation;
     this.meta.put('counters', counters);
+    this.#counters = { ...counters };
+    if (counters.generation !== previous) for (const listener of this.#generationListeners) listener(counters.generation);
+  }
+
+  /**
+   * Registers a listener for generation changes, for structures derived from this store (they live
+   * and die with it). It runs inside the writer's transaction and must only do synchronous writes.
+   */
+  onGenerationChange(listener: (generation: number) => void): void {
+    this.#generationListeners.push(listener);
   }
 
   /**

@@ -80,7 +80,7 @@ export const DEMO_DOCUMENTS: DocumentInput[] = [
  * Ensures the demo tenant exists; creates it with its documents on first start.
  * @returns the demo API key (read back from `DATA_DIR/demo.key`) and whether it was just created.
  */
-export function ensureDemoTenant(authority: TenantAuthority, embedder: Embedder, dataDir: string): { apiKey: string; created: boolean } | undefined {
+export async function ensureDemoTenant(authority: TenantAuthority, embedder: Embedder, dataDir: string): Promise<{ apiKey: string; created: boolean } | undefined> {
   const keyFile = join(dataDir, 'demo.key');
   if (existsSync(keyFile)) {
     const apiKey = readFileSync(keyFile, 'utf8').trim();
@@ -91,7 +91,7 @@ export function ensureDemoTenant(authority: TenantAuthority, embedder: Embedder,
   const { apiKey } = createTenant(authority, operatorFromLocalAccess(), 'Larkspur Cycles (demo)');
   const scope = mintScopeFromApiKey(authority, apiKey);
   try {
-    ingestDocuments(scope, embedder, DEMO_DOCUMENTS);
+    await ingestDocuments(scope, embedder, DEMO_DOCUMENTS);
   } finally {
     scope.release();
   }

@@ -165,7 +165,7 @@ export class OperatorCredential {
   static [MINT](via: string): OperatorCredential {
     return new OperatorCredential(MINT, via);
   }
-  /** How the operator was recognised ("http" or "cli"). */
+  /** How the operator was recognised ("http", "cli", or "host" for the host's own jobs). */
   get via(): string {
     return this.#via;
   }
@@ -195,6 +195,11 @@ export function operatorFromLocalAccess(): OperatorCredential {
   return OperatorCredential[MINT]('cli');
 }
 
+/** For the host's own maintenance jobs on the operator's behalf (the feedback retention sweep). */
+export function operatorForHost(): OperatorCredential {
+  return OperatorCredential[MINT]('host');
+}
+
 /**
  * Mints a scope for an operator command that names a tenant (export, delete, demo set-up).
  * @throws {HostError} TENANT_NOT_FOUND when no tenant has that id.
@@ -204,4 +209,18 @@ export function mintScopeForOperator(authority: TenantAuthority, operator: Opera
   const tenant = authority.registry.findTenant(tenantId);
   if (tenant === undefined) throw new HostError('TENANT_NOT_FOUND', `no tenant has id ${JSON.stringify(tenantId)}`);
   return mint(authority, tenant);
+}
+
+/**
+ * Runs `action` with an operator scope for the tenant and releases it afterwards, for operator jobs
+ * that visit tenants one at a time (pools, CLI commands).
+ * @throws {HostError} TENANT_NOT_FOUND when no tenant has that id; whatever `action` throws.
+ */
+export function withOperatorScope<T>(authority: TenantAuthority, operator: OperatorCredential, tenantId: string, action: (scope: TenantScope) => T): T {
+  const scope = mintScopeForOperator(authority, operator, tenantId);
+  try {
+    return action(scope);
+  } finally {
+    scope.release();
+  }
 }

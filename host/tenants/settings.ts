@@ -1,6 +1,6 @@
 /**
- * A tenant's own settings (GET/PATCH /v1/config): system prompt, retrieval depth, prompt budget and
- * model routing. Stored in the tenant's environment. A patch is validated whole before anything is
+ * A tenant's own settings (GET/PATCH /v1/config): system prompt, retrieval depth, prompt budget,
+ * model routing and semantic cache. Stored in the tenant's environment. A patch is validated whole before anything is
  * written: unknown keys and out-of-range values are refused with the setting named.
  */
 import { HostError } from '../errors.ts';
@@ -16,6 +16,35 @@ export interface ModelSettings {
   adapter: string;
 }
 
+/** Per-tenant semantic cache settings (host/cache/semantic-cache.ts). */
+export interface CacheSettings {
+  /** Answer asks from the cache and store answers in it. */
+  enabled: boolean;
+  /**
+   * `tenant`: one cache for all of the tenant's end users; `user`: one per end user (the ticket's
+   * `user`), so no user's asks can be inferred from another's hits; asks without a user are then
+   * not cached at all.
+   */
+  scope: 'tenant' | 'user';
+  /** Cosine similarity a cached question needs to answer a new one (bench/cache-quality.ts). */
+  threshold: number;
+  /** Seconds an answer may be served after it was made. */
+  ttlSeconds: number;
+  /** Estimated bytes of cached answers kept; the least recently used go first beyond it. */
+  quotaBytes: number;
+}
+
+/** Per-tenant feedback retention (host/training/feedback.ts). */
+export interface FeedbackSettings {
+  /**
+   * Keep rated answers, with the ask and the sources, for the tenant's training export. Off until
+   * the tenant turns it on: a rating carries an end user's question.
+   */
+  retain: boolean;
+  /** Days a rating is kept; older ones are deleted (LIMITS.feedbackRetentionDaysMax at most). */
+  retentionDays: number;
+}
+
 /** A tenant's settings. */
 export interface TenantSettings {
   systemPrompt: string;
@@ -29,6 +58,8 @@ export interface TenantSettings {
    * LIMITS.pluginFuelPerCallMax; the default is about 50 ms of the worst-case loop.
    */
   pluginFuelPerCall: number;
+  cache: CacheSettings;
+  feedback: FeedbackSettings;
 }
 
 /** Defaults every tenant starts with. */
@@ -38,6 +69,15 @@ export const TENANT_SETTINGS_DEFAULTS: TenantSettings = {
   tokenBudget: 1500,
   model: { provider: 'default', name: '', adapter: '' },
   pluginFuelPerCall: LIMITS.pluginFuelPerCallDefault,
+  cache: {
+    enabled: true,
+    scope: 'tenant',
+    // Wrong hits ≤ 1% of hits for the local embedder on the paraphrase set (bench/cache-quality.ts).
+    threshold: 0.92,
+    ttlSeconds: 7 * 24 * 3600,
+    quotaBytes: 16 * 1024 * 1024,
+  },
+  feedback: { retain: false, retentionDays: 30 },
 };
 
 /** Ranges, shown in error messages. */
@@ -45,6 +85,11 @@ const TOP_K_RANGE = [1, LIMITS.retrievedChunksMax] as const;
 const TOKEN_BUDGET_RANGE = [50, 32_000] as const;
 const PLUGIN_FUEL_RANGE = [LIMITS.pluginFuelPerCallMin, LIMITS.pluginFuelPerCallMax] as const;
 const NAME_PATTERN = /^[A-Za-z0-9._:/@-]{0,128}$/;
+/** Below 0.5 the similarity path would answer loosely related questions (bench/cache-quality.ts). */
+const CACHE_THRESHOLD_RANGE = [0.5, 1] as const;
+const CACHE_TTL_RANGE = [1, LIMITS.cacheTtlSecondsMax] as const;
+const CACHE_QUOTA_RANGE = [LIMITS.cacheBytesPerTenantMin, LIMITS.cacheBytesPerTenantMax] as const;
+const RETENTION_DAYS_RANGE = [1, LIMITS.feedbackRetentionDaysMax] as const;
 
 /**
  * Reads the tenant's settings (defaults where none are stored). Every ask reads them, so they are
@@ -54,9 +99,17 @@ const NAME_PATTERN = /^[A-Za-z0-9._:/@-]{0,128}$/;
 export function readSettings(scope: TenantScope): TenantSettings {
   const current = scope.store.derived('settings', (store) => {
     const stored = store.meta.get('settings') as Partial<TenantSettings> | undefined;
-    return { value: { ...TENANT_SETTINGS_DEFAULTS, ...stored, model: { ...TENANT_SETTINGS_DEFAULTS.model, ...stored?.model } } };
+    const model = { ...TENANT_SETTINGS_DEFAULTS.model, ...stored?.model };
+    const cache = { ...TENANT_SETTINGS_DEFAULTS.cache, ...stored?.cache };
+    const feedback = { ...TENANT_SETTINGS_DEFAULTS.feedback, ...stored?.feedback };
+    return { value: { ...TENANT_SETTINGS_DEFAULTS, ...stored, model, cache, feedback } };
   });
-  return { ...current.value, model: { ...current.value.model } };
+  return copySettings(current.value);
+}
+
+/** A copy whose nested groups are not shared with the value kept by the open environment. */
+function copySettings(settings: TenantSettings): TenantSettings {
+  return { ...settings, model: { ...settings.model }, cache: { ...settings.cache }, feedback: { ...settings.feedback } };
 }
 
 /**
@@ -67,7 +120,7 @@ export function patchSettings(scope: TenantScope, patch: unknown): TenantSetting
   const next = applyPatch(readSettings(scope), patch);
   scope.store.meta.put('settings', next);
   scope.store.derived('settings', () => ({ value: next })).value = next;
-  return { ...next, model: { ...next.model } };
+  return copySettings(next);
 }
 
 /**
@@ -79,7 +132,7 @@ export function applyPatch(current: TenantSettings, patch: unknown): TenantSetti
     throw new HostError('CONFIG_INVALID', `${setting}: ${message}`, { setting });
   };
   if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) fail('body', 'must be a JSON object of settings');
-  const next: TenantSettings = { ...current, model: { ...current.model } };
+  const next = copySettings(current);
   for (const [key, value] of Object.entries(patch as Record<string, unknown>)) {
     switch (key) {
       case 'systemPrompt':
@@ -97,6 +150,12 @@ export function applyPatch(current: TenantSettings, patch: unknown): TenantSetti
         break;
       case 'pluginFuelPerCall':
         next.pluginFuelPerCall = integerIn(key, value, PLUGIN_FUEL_RANGE, fail);
+        break;
+      case 'cache':
+        next.cache = patchCache(next.cache, value, fail);
+        break;
+      case 'feedback':
+        next.feedback = patchFeedback(next.feedback, value, fail);
         break;
       default:
         fail(key, `unknown setting; known: ${Object.keys(TENANT_SETTINGS_DEFAULTS).join(', ')}`);
@@ -124,6 +183,46 @@ function patchModel(current: ModelSettings, value: unknown, fail: (setting: stri
       next[key] = entry as string;
     } else {
       fail(`model.${key}`, 'unknown setting; known: provider, name, adapter');
+    }
+  }
+  return next;
+}
+
+function patchCache(current: CacheSettings, value: unknown, fail: (setting: string, message: string) => never): CacheSettings {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('cache', 'must be an object {enabled?, scope?, threshold?, ttlSeconds?, quotaBytes?}');
+  const next = { ...current };
+  for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
+    const setting = `cache.${key}`;
+    if (key === 'enabled') {
+      if (typeof entry !== 'boolean') fail(setting, `must be true or false, got ${JSON.stringify(entry)}`);
+      next.enabled = entry as boolean;
+    } else if (key === 'scope') {
+      if (entry !== 'tenant' && entry !== 'user') fail(setting, `must be tenant or user, got ${JSON.stringify(entry)}`);
+      next.scope = entry as CacheSettings['scope'];
+    } else if (key === 'threshold') {
+      const [low, high] = CACHE_THRESHOLD_RANGE;
+      if (typeof entry !== 'number' || !(entry >= low && entry <= high)) fail(setting, `must be a number in ${low}..${high}, got ${JSON.stringify(entry)}`);
+      next.threshold = entry as number;
+    } else if (key === 'ttlSeconds' || key === 'quotaBytes') {
+      next[key] = integerIn(setting, entry, key === 'ttlSeconds' ? CACHE_TTL_RANGE : CACHE_QUOTA_RANGE, fail);
+    } else {
+      fail(setting, 'unknown setting; known: enabled, scope, threshold, ttlSeconds, quotaBytes');
+    }
+  }
+  return next;
+}
+
+function patchFeedback(current: FeedbackSettings, value: unknown, fail: (setting: string, message: string) => never): FeedbackSettings {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('feedback', 'must be an object {retain?, retentionDays?}');
+  const next = { ...current };
+  for (const [key, entry] of Object.entries(value as Record<string, unknown>)) {
+    if (key === 'retain') {
+      if (typeof entry !== 'boolean') fail('feedback.retain', `must be true or false, got ${JSON.stringify(entry)}`);
+      next.retain = entry as boolean;
+    } else if (key === 'retentionDays') {
+      next.retentionDays = integerIn('feedback.retentionDays', entry, RETENTION_DAYS_RANGE, fail);
+    } else {
+      fail(`feedback.${key}`, 'unknown setting; known: retain, retentionDays');
     }
   }
   return next;

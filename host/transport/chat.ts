@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { HostError, toWireError } from '../errors.ts';
 import type { HostLogger } from '../log.ts';
+import type { SessionObserver } from '../observability/observability.ts';
 import type { Session } from '../pipeline/session.ts';
 import { encodeServerFrame, parseClientFrame, type ServerFrame } from './frames.ts';
 import type { ChatSocket } from './websocket.ts';
@@ -21,8 +22,8 @@ export interface ChatLimits {
 /** What the handler needs. */
 export interface ChatContext {
   socket: ChatSocket;
-  /** Opens the session's sandbox; throws HostError when it cannot. */
-  openSession(): Promise<Session>;
+  /** Opens session `sessionId`'s sandbox, logging to `log` (it carries tenant and session ids); throws HostError when it cannot. */
+  openSession(log: HostLogger, sessionId: string): Promise<Session>;
   tenantId: string;
   /** The client asked for JSON text frames (`?encoding=json`) before it has sent any frame. */
   jsonFrames: boolean;
@@ -32,6 +33,8 @@ export interface ChatContext {
   onEnd(): void;
   /** Records feedback for an answered ask of this session. */
   onFeedback(feedback: { id: string; rating: 1 | -1; comment?: string }): void;
+  /** Creates the session's observer (metrics, recent asks, log lines); it is told ids, codes and timings, never text. */
+  observe?(sessionId: string, log: HostLogger): SessionObserver;
 }
 
 /** Serves one chat connection until it closes. */
@@ -39,6 +42,7 @@ export async function serveChat(context: ChatContext): Promise<void> {
   const { socket, logger } = context;
   const sessionId = randomUUID();
   const log = logger.child({ tenant: context.tenantId, session: sessionId });
+  const observer = context.observe?.(sessionId, log);
   // The client's encoding: msgpack unless it asked for JSON at connect; then whatever it last sent.
   let binary = !context.jsonFrames;
   const send = (frame: ServerFrame): void => {
@@ -98,9 +102,13 @@ export async function serveChat(context: ChatContext): Promise<void> {
     inFlight.add(askId);
     activeSession
       .ask(askId, frame.text, (text) => send({ type: 'token', id: askId, text }))
-      .then((result) => send({ type: 'done', id: askId, ...result }))
+      .then((result) => {
+        send({ type: 'done', id: askId, ...result });
+        observer?.answered(askId, result);
+      })
       .catch((error: unknown) => {
         if (!ended) sendError(error, askId);
+        observer?.failed(askId, error, ended);
       })
       .finally(() => inFlight.delete(askId));
   };
@@ -111,13 +119,15 @@ export async function serveChat(context: ChatContext): Promise<void> {
   });
   socket.onClose(() => {
     ended = true;
+    observer?.closed();
     const closing = session?.close() ?? Promise.resolve();
     void closing.finally(() => context.onEnd());
   });
 
   try {
-    session = await context.openSession();
+    session = await context.openSession(log, sessionId);
   } catch (error) {
+    observer?.refused(error);
     sendError(error);
     // sendError already closed for hard limits; any other failure to start still ends the connection.
     socket.close(1011, 'session could not start');
@@ -128,5 +138,6 @@ export async function serveChat(context: ChatContext): Promise<void> {
     return;
   }
   send({ type: 'ready', session: sessionId, tenant: context.tenantId, plugins: session.pluginInfo });
+  observer?.opened(session.pluginInfo);
   for (const [data, isBinary] of queued.splice(0)) handle(data, isBinary);
 }

@@ -10,6 +10,7 @@ import type { HostContext } from '../server.ts';
 import { vetPlugin } from '../sandbox/vetting.ts';
 import { readPluginSlot, rollbackPlugin, storePluginVersion, useBuiltinPlugin, type PluginSlotRecord, type StoredSlot } from '../storage/plugin-store.ts';
 import type { TenantScope } from '../tenants/scope.ts';
+import { appendAudit } from '../tenants/audit.ts';
 import { readBody } from './http.ts';
 import type { Route, TenantHandler } from './routes.ts';
 
@@ -33,6 +34,7 @@ async function putPlugin(context: HostContext, scope: TenantScope, request: Inco
   const { report, module } = await vetPlugin(body, slot, context.metering);
   const version = storePluginVersion(scope.store, slot, { sha256: report.sha256, moduleSha256: report.module.sha256, report }, module);
   context.logger.info({ tenant: scope.tenantId, slot, version: version.version, sha256: report.sha256 }, 'plugin uploaded');
+  appendAudit(scope, { kind: 'plugin.uploaded', actor: 'tenant', detail: { slot, version: version.version, sha256: report.sha256 } });
   return { ...report, version: version.version, active: true };
 }
 
@@ -55,10 +57,17 @@ function listPlugins(context: HostContext, scope: TenantScope): unknown {
 
 function deletePlugin(context: HostContext, scope: TenantScope, _request: IncomingMessage, params: string[]): unknown {
   const slot = params[0] as StoredSlot;
-  return { [slot]: describeSlot(context, slot, useBuiltinPlugin(scope.store, slot)) };
+  return { [slot]: describeActivated(context, scope, slot, useBuiltinPlugin(scope.store, slot)) };
 }
 
 function rollback(context: HostContext, scope: TenantScope, _request: IncomingMessage, params: string[]): unknown {
   const slot = params[0] as StoredSlot;
-  return { [slot]: describeSlot(context, slot, rollbackPlugin(scope.store, slot)) };
+  return { [slot]: describeActivated(context, scope, slot, rollbackPlugin(scope.store, slot)) };
+}
+
+/** Audits which version a rollback or reset made active, and describes the slot. */
+function describeActivated(context: HostContext, scope: TenantScope, slot: StoredSlot, record: PluginSlotRecord): unknown {
+  const described = describeSlot(context, slot, record) as { active: number | 'builtin'; sha256: string };
+  appendAudit(scope, { kind: 'plugin.activated', actor: 'tenant', detail: { slot, active: described.active, sha256: described.sha256 } });
+  return described;
 }

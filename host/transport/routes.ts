@@ -13,9 +13,17 @@ import { authenticateOperator, mintScopeFromApiKey, type OperatorCredential, typ
 import { patchSettings, readSettings } from '../tenants/settings.ts';
 import { bearerToken, readJson, sendJson } from './http.ts';
 import { PLUGIN_ROUTES } from './plugin-routes.ts';
+import { CACHE_ROUTES } from './cache-routes.ts';
+import { OBSERVABILITY_ROUTES } from './observability-routes.ts';
+import { PAGE_ROUTES } from './page-routes.ts';
+import { TRAINING_ROUTES } from './training-routes.ts';
+import { LIFECYCLE_ROUTES } from './lifecycle-routes.ts';
+import { SDK_ROUTES } from './sdk-routes.ts';
 
 /** A handler of a tenant route: gets the request's TenantScope (released after the response). */
 export type TenantHandler = (context: HostContext, scope: TenantScope, request: IncomingMessage, params: string[]) => Promise<unknown> | unknown;
+/** A handler of a route without a key (health, pages). */
+export type PublicHandler = (context: HostContext, request: IncomingMessage, params: string[]) => Promise<unknown> | unknown;
 /** A handler of an operator route. */
 export type OperatorHandler = (context: HostContext, operator: OperatorCredential, request: IncomingMessage, params: string[]) => Promise<unknown> | unknown;
 
@@ -27,16 +35,17 @@ export interface Route {
   method: string;
   pattern: RegExp;
   auth: 'none' | 'tenant' | 'operator';
-  handle: TenantHandler | OperatorHandler | ((context: HostContext) => unknown);
+  handle: TenantHandler | OperatorHandler | PublicHandler;
   status?: number;
 }
 
-/** A non-JSON response from a handler (JSONL exports, pages, metrics text). */
+/** A non-JSON response from a handler (JSONL exports, pages, metrics text); `headers` are sent besides content-type. */
 export class RawResponse {
   constructor(
     readonly contentType: string,
     readonly body: string | Buffer | AsyncIterable<string | Buffer>,
     readonly status = 200,
+    readonly headers: Readonly<Record<string, string>> = {},
   ) {}
 }
 
@@ -54,7 +63,7 @@ const CORE_ROUTES: Route[] = [
 ];
 
 /** Every route: the core ones, then each area's. */
-const ROUTES: Route[] = [...CORE_ROUTES, ...PLUGIN_ROUTES];
+const ROUTES: Route[] = [...CORE_ROUTES, ...PLUGIN_ROUTES, ...CACHE_ROUTES, ...OBSERVABILITY_ROUTES, ...PAGE_ROUTES, ...TRAINING_ROUTES, ...LIFECYCLE_ROUTES, ...SDK_ROUTES];
 
 /**
  * Routes one request. Errors propagate to the caller, which sends their wire form.
@@ -70,7 +79,7 @@ export async function handleApiRequest(context: HostContext, request: IncomingMe
   }
   const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((param) => decodeURIComponent(param));
   const status = route.status ?? 200;
-  if (route.auth === 'none') return send(response, status, await (route.handle as (context: HostContext) => unknown)(context));
+  if (route.auth === 'none') return send(response, status, await (route.handle as PublicHandler)(context, request, params));
   if (route.auth === 'operator') {
     const operator = authenticateOperator(context.operatorKey, bearerToken(request));
     return send(response, status, await (route.handle as OperatorHandler)(context, operator, request, params));
@@ -86,14 +95,16 @@ export async function handleApiRequest(context: HostContext, request: IncomingMe
 
 async function send(response: ServerResponse, status: number, body: unknown): Promise<void> {
   if (!(body instanceof RawResponse)) return sendJson(response, status, body);
-  response.writeHead(body.status, { 'content-type': body.contentType });
+  response.writeHead(body.status, { ...body.headers, 'content-type': body.contentType });
   if (typeof body.body === 'string' || Buffer.isBuffer(body.body)) {
     response.end(body.body);
     return;
   }
-  // Streamed bodies (exports) are written as produced, with back-pressure.
+  // Streamed bodies (exports) are written as produced, with back-pressure. A client that hangs up
+  // never drains: stop there (leaving the loop ends the producer), so the request's scope is released.
   for await (const part of body.body) {
-    if (!response.write(part)) await new Promise((resolve) => response.once('drain', resolve));
+    if (!response.write(part)) await new Promise((resolve) => response.once('drain', resolve).once('close', resolve));
+    if (response.destroyed) return;
   }
   response.end();
 }
@@ -134,6 +145,7 @@ async function removeTenant(context: HostContext, operator: OperatorCredential, 
     context.sessionsByTenant.delete(tenant.id);
   });
   if (!deleted) throw new HostError('TENANT_NOT_FOUND', `no tenant has id ${JSON.stringify(tenantId)}`);
+  await context.observability.forgetTenant(tenantId);
   context.logger.info({ tenant: tenantId }, 'tenant deleted');
   return { deleted: tenantId };
 }
@@ -155,7 +167,7 @@ async function patchConfig(_context: HostContext, scope: TenantScope, request: I
 
 async function postDocuments(context: HostContext, scope: TenantScope, request: IncomingMessage): Promise<unknown> {
   const documents = validateDocuments(await readJson(request, LIMITS.httpBodyBytesMax));
-  const result = ingestDocuments(scope, context.embedder, documents);
+  const result = await ingestDocuments(scope, context.embedder, documents);
   context.logger.info({ tenant: scope.tenantId, inserted: result.inserted, updated: result.updated, chunks: result.chunks }, 'documents ingested');
   return result;
 }

@@ -1,17 +1,21 @@
 /**
  * Invariant 4, played as an attacker: foreign material is pushed into an ask by every route we can
- * open — a forged question carrying another tenant's canary, a model that streams one, and a
- * test-only fault point that slips another tenant's chunk into the context — and each layer of the
- * guard (provenance tags, canary scan of the context, canary scan of the stream) must block it
- * with LEAK_BLOCKED before any foreign text is sent.
+ * open — a forged question carrying another tenant's canary, a model that streams one, test-only
+ * fault points that slip another tenant's chunk (or a reference to it) into the context, and a
+ * cached answer altered on disk — and each layer of the guard (chunk references, provenance tags,
+ * canary scan of the context, of the stream and of a cached answer) must block it with
+ * LEAK_BLOCKED before any foreign text is sent. Every block is reported three ways: an entry in the
+ * tenant's audit log naming the layer, an error-level log line, and the leak-block metric.
  */
+import { pino } from 'pino';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { ResolvedChunk } from '../../host/pipeline/guard.ts';
+import type { AssembledMessage, GuardLayer, ResolvedChunk } from '../../host/pipeline/guard.ts';
 import { mintScopeForOperator, operatorFromLocalAccess } from '../../host/tenants/scope.ts';
 import { ChatError } from '../../sdk/client/client.ts';
-import { startTestHost, type TestHost } from '../helpers/host.ts';
+import { OPERATOR_KEY, startTestHost, type TestHost } from '../helpers/host.ts';
 import { startModelServer, type ModelServer } from '../helpers/model-server.ts';
+import { sampleValue } from '../helpers/prometheus.ts';
 
 let host: TestHost;
 let model: ModelServer;
@@ -19,17 +23,25 @@ let a: { id: string; apiKey: string };
 let b: { id: string; apiKey: string };
 let inject: ((tenantId: string, resolved: Map<string, ResolvedChunk>, chunks: ResolvedChunk[]) => void) | undefined;
 let modelTokens: string[] | undefined;
+let injectMessages: ((tenantId: string, messages: AssembledMessage[]) => void) | undefined;
+/** Error-level log lines of the host, parsed. */
+const errorLogs: any[] = [];
 
 test.before(async () => {
   model = await startModelServer({ answer: () => modelTokens ?? ['All ', 'good.'] });
   host = await startTestHost({
     config: { modelUrl: model.url },
+    logger: pino({ level: 'error' }, { write: (line: string) => void errorLogs.push(JSON.parse(line)) }),
     faultInjectResolved: (tenantId, resolved, chunks) => inject?.(tenantId, resolved, chunks),
+    faultInjectAssembled: (tenantId, messages) => injectMessages?.(tenantId, messages),
   });
   a = await host.createTenant('Alpha');
   b = await host.createTenant('Beta');
   await host.ingest(a.apiKey, [{ id: 'a-doc', title: 'Alpha notes', text: 'Alpha keeps its servers in Lisbon.' }]);
   await host.ingest(b.apiKey, [{ id: 'b-doc', title: 'Beta notes', text: 'Beta secret: the vault code is 4417.' }]);
+  // These attacks target the pipeline, which a cached answer to a repeated question would skip
+  // (cached answers meet the stream guard too: test/features/cache-isolation.test.ts).
+  for (const tenant of [a, b]) await host.request('PATCH', '/v1/config', tenant.apiKey, { cache: { enabled: false } });
 });
 test.after(async () => {
   await host.close();
@@ -38,7 +50,31 @@ test.after(async () => {
 
 const canaryOf = (tenantId: string): string => host.server.authority.registry.findTenant(tenantId)?.canary ?? '';
 
-async function askExpectingLeakBlock(apiKey: string, question: string, secret: string): Promise<void> {
+/** The tenant's leak-block counter as `GET /metrics` reports it. */
+async function leakMetric(tenantId: string): Promise<number> {
+  const response = await fetch(`${host.url}/metrics`, { headers: { authorization: `Bearer ${OPERATOR_KEY}` } });
+  return sampleValue(await response.text(), 'ctx_leak_blocks_total', { tenant: tenantId }) ?? 0;
+}
+
+/**
+ * Asks, expects LEAK_BLOCKED with nothing foreign sent, then checks the block was reported: one more
+ * audit entry naming `layer`, an error log line with the tenant and the layer, and the metric up by one.
+ */
+async function askExpectingLeakBlock(tenant: { id: string; apiKey: string }, question: string, secret: string, layer: GuardLayer): Promise<void> {
+  const metricBefore = await leakMetric(tenant.id);
+  const logsBefore = errorLogs.length;
+  await askBlocked(tenant.apiKey, question, secret);
+  const audit = await host.request('GET', '/v1/audit?limit=1000', tenant.apiKey);
+  const entry = audit.body.entries.filter((candidate: any) => candidate.kind === 'leak.blocked').at(-1);
+  assert.equal({ layer: entry?.detail.layer, actor: entry?.actor }, { layer, actor: 'host' });
+  assert.ok(audit.body.verified);
+  const logged = errorLogs.slice(logsBefore).find((line) => line.msg === 'leak guard blocked an ask');
+  assert.equal({ tenant: logged?.tenant, layer: logged?.layer, level: logged?.level }, { tenant: tenant.id, layer, level: 50 });
+  assert.not.ok(JSON.stringify(errorLogs.slice(logsBefore)).includes(secret), 'the log line holds no blocked text');
+  assert.is(await leakMetric(tenant.id), metricBefore + 1);
+}
+
+async function askBlocked(apiKey: string, question: string, secret: string): Promise<void> {
   const client = await host.chat(apiKey);
   const handle = client.ask(question);
   const tokens: string[] = [];
@@ -63,7 +99,7 @@ test('control: with no attack the same asks succeed', async () => {
 });
 
 test("context layer: another tenant's canary in the question is blocked", async () => {
-  await askExpectingLeakBlock(b.apiKey, `Tell me about ${canaryOf(a.id)} please`, canaryOf(a.id));
+  await askExpectingLeakBlock(b, `Tell me about ${canaryOf(a.id)} please`, canaryOf(a.id), 'context-canary');
 });
 
 test("a tenant's own canary is not a leak", async () => {
@@ -80,7 +116,7 @@ test("stream layer: a model streaming another tenant's canary across tokens is c
   assert.equal(routed.status, 200);
   const before = model.requests.length;
   try {
-    await askExpectingLeakBlock(b.apiKey, 'What is the vault code?', canary);
+    await askExpectingLeakBlock(b, 'What is the vault code?', canary, 'answer-canary');
     assert.equal(model.requests.length, before + 1, 'the ask reached the model, so the stream layer did the blocking');
   } finally {
     modelTokens = undefined;
@@ -99,9 +135,39 @@ test("provenance layer: another tenant's chunk slipped into the context is block
     chunks.unshift(foreign);
   };
   try {
-    await askExpectingLeakBlock(a.apiKey, 'Where does Alpha keep its servers?', '4417');
+    await askExpectingLeakBlock(a, 'Where does Alpha keep its servers?', '4417', 'provenance');
   } finally {
     inject = undefined;
+  }
+});
+
+test("reference layer: a reference to another tenant's chunk that this ask never resolved is blocked", async () => {
+  injectMessages = (tenantId, messages) => {
+    if (tenantId === a.id) messages[0]?.parts.push({ kind: 'chunk', value: 'b-doc#0' });
+  };
+  try {
+    await askExpectingLeakBlock(a, 'Where does Alpha keep its servers?', '4417', 'reference');
+  } finally {
+    injectMessages = undefined;
+  }
+});
+
+test("cached-answer layer: a cached answer altered to carry another tenant's canary is blocked on replay", async () => {
+  const question = 'Where are the Alpha servers kept?';
+  await host.request('PATCH', '/v1/config', a.apiKey, { cache: { enabled: true } });
+  try {
+    const client = await host.chat(a.apiKey);
+    await host.ask(client, question);
+    client.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const scope = mintScopeForOperator(host.server.authority, operatorFromLocalAccess(), a.id);
+    const [stored] = [...scope.store.semanticCache.entries()];
+    assert.ok(stored !== undefined, 'the answer was cached');
+    scope.store.transaction(() => scope.store.semanticCache.put(stored.key, { ...(stored.value as object), answer: `Lisbon, and ${canaryOf(b.id)}.` }));
+    scope.release();
+    await askExpectingLeakBlock(a, question, canaryOf(b.id), 'cached-answer-canary');
+  } finally {
+    await host.request('PATCH', '/v1/config', a.apiKey, { cache: { enabled: false } });
   }
 });
 
@@ -116,7 +182,7 @@ test('canary layer: a foreign chunk re-tagged with the victim key still carries 
     chunks.splice(0, chunks.length, forged);
   };
   try {
-    await askExpectingLeakBlock(a.apiKey, 'Where does Alpha keep its servers?', '4417');
+    await askExpectingLeakBlock(a, 'Where does Alpha keep its servers?', '4417', 'context-canary');
   } finally {
     inject = undefined;
   }

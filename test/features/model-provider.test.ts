@@ -34,6 +34,8 @@ test.before(async () => {
   host = await startTestHost({ config: { modelUrl: url, modelProvider: 'openai', modelName: 'base-model', modelApiKey: 'sk-test', modelTimeoutMs: 500 } });
   tenant = await host.createTenant('Routed');
   await host.ingest(tenant.apiKey, [{ id: 'tides', title: 'Tides', text: 'High tide in Porthcawl is at 14:10 today.' }]);
+  // Every test here needs the provider to be asked; a cached answer to a repeated question would not ask it.
+  await host.request('PATCH', '/v1/config', tenant.apiKey, { cache: { enabled: false } });
 });
 test.after(async () => {
   await host.close();

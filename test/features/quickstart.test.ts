@@ -56,6 +56,12 @@ test('first start: demo tenant, its key and the chat command; chat answers with 
     assert.match(output, /operator key \(shown once/);
     assert.match(output, /demo tenant "Larkspur Cycles" created/);
     assert.match(output, /npm run chat -- "How much does express delivery cost\?"/);
+    // The pages, with the demo key (and the operator key, shown this once) in the URL fragment.
+    const demoKey = /demo tenant "Larkspur Cycles" created; its API key[^\n]*\n  (\S+)/.exec(output)?.[1] ?? '?';
+    assert.ok(output.includes(`chat page:      ${url}/#key=${encodeURIComponent(demoKey)}`), output);
+    assert.ok(output.includes(`tenant console: ${url}/console#key=${encodeURIComponent(demoKey)}`), output);
+    assert.match(output, /operator view:  http:\/\/\S+\/operator#key=ctxop_/);
+    assert.is((await fetch(`${url}/console`)).status, 200);
     const chat = await run(['sdk/client/chat-cli.ts', 'How much does express delivery cost?'], { CTX_URL: url });
     assert.equal(chat.code, 0, chat.stderr);
     assert.match(chat.stdout, /Express delivery arrives the next working day and costs 15 euros\. \[shipping#0\]/);
@@ -70,6 +76,7 @@ test('a restart keeps the data and prints the same demo key; the operator key is
   const { child, output } = await startHost();
   try {
     assert.match(output, /demo tenant "Larkspur Cycles" ready/);
+    assert.match(output, /operator view:  http:\/\/\S+\/operator\n/, 'without a new operator key the link carries none');
     assert.ok(output.includes(first), 'the same demo key');
     assert.not.match(output, /operator key/);
   } finally {

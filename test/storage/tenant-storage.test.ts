@@ -3,6 +3,8 @@
  * disk; deletion destroys the key first, then the directory; the pool of open environments is
  * bounded; plugin kv state is namespaced and size-capped (each limit on both sides).
  */
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +15,7 @@ import { LIMITS } from '../../host/limits.ts';
 import { createLocalEmbedder } from '../../host/retrieval/embedder.ts';
 import { ingestDocuments } from '../../host/retrieval/ingest.ts';
 import { TenantEnvironments } from '../../host/storage/environments.ts';
-import { parseMasterKey, unwrapTenantKey } from '../../host/storage/keys.ts';
+import { deriveKey, parseMasterKey, unwrapTenantKey } from '../../host/storage/keys.ts';
 import { Registry } from '../../host/storage/registry.ts';
 import { createTenant, deleteTenant } from '../../host/tenants/lifecycle.ts';
 import { mintScopeFromApiKey, operatorFromLocalAccess, type TenantAuthority } from '../../host/tenants/scope.ts';
@@ -87,6 +89,52 @@ test('delete destroys the key, then the directory: a copy taken before cannot be
     assert.not.ok(authority.registry.listTenants().some((tenant) => tenant.id === doomed.tenant.id));
     assert.not.ok(readFileSync(join(copy, 'data.mdb')).includes('worth stealing'), 'the copy holds no plaintext');
     assert.equal(dataKeyBefore.length, 32);
+  } finally {
+    await close();
+  }
+});
+
+/** Tries to read a copied environment with a key in a child process (see helpers/open-environment.ts). */
+function readCopy(path: string, key: string): { check?: unknown; documents?: unknown } | undefined {
+  const child = spawnSync(process.execPath, ['--disable-wasm-trap-handler', '--import', 'tsx', 'test/helpers/open-environment.ts', path, key], { encoding: 'utf8', timeout: 20_000 });
+  if (child.status !== 0) return undefined;
+  try {
+    return JSON.parse(child.stdout) as { check?: unknown; documents?: unknown };
+  } catch {
+    return undefined;
+  }
+}
+
+test('copy, delete, then prove: the copy opened with its key before reads; after, no key the host still has opens it', async () => {
+  const { dir, authority, close } = setup();
+  try {
+    const doomed = createTenant(authority, operatorFromLocalAccess(), 'Doomed');
+    const survivor = createTenant(authority, operatorFromLocalAccess(), 'Survivor');
+    const scope = mintScopeFromApiKey(authority, doomed.apiKey);
+    await ingestDocuments(scope, createLocalEmbedder(), [{ id: 'ledger', text: 'Something worth stealing.' }]);
+    scope.release();
+    await authority.environments.close();
+    const copy = join(dir, 'stolen-copy');
+    cpSync(join(dir, 'tenants', doomed.tenant.id), copy, { recursive: true });
+    const keyBefore = unwrapTenantKey(MASTER, doomed.tenant.id, doomed.tenant.wrappedKey);
+    // Control: the method works, so a failure below means the key is missing, not the method.
+    assert.equal(readCopy(copy, keyBefore), { check: 'ctx-tenant-store-v1', documents: ['ledger'] });
+    assert.equal(await deleteTenant(authority, operatorFromLocalAccess(), doomed.tenant.id), true);
+    assert.equal(authority.registry.findTenant(doomed.tenant.id), undefined);
+    assert.equal(authority.registry.authenticate(doomed.apiKey), undefined, 'its API keys are refused');
+    assert.equal(authority.registry.canaryOwner(doomed.tenant.canary), undefined);
+    // Every key the host can still produce: the other tenants' data keys, the master-derived keys, a fresh one.
+    const candidates = [
+      ...authority.registry.listTenants().map((tenant) => authority.registry.unwrapDataKey(tenant)),
+      deriveKey(MASTER, 'registry').subarray(0, 24).toString('base64url'),
+      deriveKey(MASTER, 'wrap').subarray(0, 24).toString('base64url'),
+      randomBytes(24).toString('base64url'),
+    ];
+    assert.ok(candidates.length >= 4 && authority.registry.listTenants().some((tenant) => tenant.id === survivor.tenant.id));
+    for (const key of candidates) {
+      const read = readCopy(copy, key);
+      assert.not.ok(read?.check === 'ctx-tenant-store-v1' || JSON.stringify(read?.documents ?? []).includes('ledger'), 'the copy opened with a key the host still has');
+    }
   } finally {
     await close();
   }

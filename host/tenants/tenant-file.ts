@@ -1,0 +1,339 @@
+/**
+ * A tenant's whole data in one file, to move it to another host: every table of its environment
+ * (documents, chunks, vectors, caches, plugin state and modules, feedback, settings, its audit log),
+ * its control-plane record (name, canary, API key hashes, so its clients' keys keep working) and its
+ * data key — so provenance tags, cache entries and feedback stay valid byte for byte.
+ *
+ * The file is encrypted and authenticated under an export key the operator holds (32 random bytes,
+ * like the master key): a JSON header line in the clear (format, version, tenant id, salt, nonce
+ * prefix), then frames of `u32 length ‖ AES-256-GCM(sealed records) ‖ tag`. Each frame's nonce and
+ * associated data carry its index and the header's hash, and only the last frame is flagged final,
+ * so a frame altered, dropped, reordered or cut off — or a header swapped — fails authentication
+ * before anything in it is parsed. Records inside a frame are `u32 length ‖ v8.serialize(record)`.
+ *
+ * Export runs synchronously from start to end, so it reads one LMDB snapshot (lmdb-js renews its
+ * read transaction only between event-loop turns): the file is consistent even beside a running host.
+ * Import registers the tenant without API keys, writes its data, checks the end record's counts,
+ * and only then restores its keys; any failure crypto-shreds what was written.
+ */
+import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { deserialize, serialize } from 'node:v8';
+import { HostError } from '../errors.ts';
+import { LIMITS } from '../limits.ts';
+import type { KvKey } from '../storage/lmdb.ts';
+import type { Registry, TenantControlRecord, TenantRecord } from '../storage/registry.ts';
+import { appendAudit } from './audit.ts';
+import { deleteTenant } from './lifecycle.ts';
+import { mintScopeForOperator, type OperatorCredential, type TenantAuthority, type TenantScope } from './scope.ts';
+
+const FORMAT = 'ctx-tenant-export';
+const VERSION = 1;
+const TAG_BYTES = 16;
+/** Plaintext gathered before a frame is sealed: large enough that framing costs nothing, small enough to decrypt whole. */
+const FRAME_TARGET_BYTES = 1024 * 1024;
+/** The header line is short; anything longer is not one of our files. */
+const HEADER_BYTES_MAX = 4096;
+
+/** The file's clear-text header. */
+interface Header {
+  format: string;
+  version: number;
+  tenant: string;
+  exportedAt: number;
+  salt: string;
+  noncePrefix: string;
+}
+
+/** What the frames carry. */
+type ExportRecord =
+  | { kind: 'tenant'; control: TenantControlRecord; dataKey: string }
+  | { kind: 'entry'; table: string; key: KvKey; value: unknown }
+  | { kind: 'end'; counts: Record<string, number> };
+
+/**
+ * Parses an export key: 64 hex characters (32 bytes).
+ * @throws {HostError} TENANT_EXPORT_INVALID naming the observed length.
+ */
+export function parseExportKey(text: string, source: string): Buffer {
+  const trimmed = text.trim();
+  if (!/^[0-9a-fA-F]{64}$/.test(trimmed)) throw new HostError('TENANT_EXPORT_INVALID', `${source}: an export key is 64 hex characters, got ${trimmed.length} characters`);
+  return Buffer.from(trimmed, 'hex');
+}
+
+/** A fresh export key, as 64 hex characters. */
+export function newExportKey(): string {
+  return randomBytes(32).toString('hex');
+}
+
+/**
+ * Writes the scope's tenant to `path` (created with mode 0600, never overwritten) and audits the
+ * export in the tenant's log first, so the file holds the record of its own making.
+ * @returns entries written per table.
+ * @throws {HostError} STORAGE_FAILED when a single entry is larger than a frame may be.
+ */
+export function exportTenantFile(scope: TenantScope, registry: Registry, path: string, exportKey: Buffer, now: number = Date.now()): Record<string, number> {
+  const record = registry.findTenant(scope.tenantId) as TenantRecord;
+  appendAudit(scope, { kind: 'tenant.exported', actor: 'operator' }, now);
+  const header: Header = { format: FORMAT, version: VERSION, tenant: scope.tenantId, exportedAt: now, salt: randomBytes(16).toString('base64'), noncePrefix: randomBytes(8).toString('base64') };
+  const fd = openSync(path, 'wx', 0o600);
+  try {
+    const writer = new FrameWriter(fd, header, exportKey);
+    writer.add({ kind: 'tenant', control: registry.controlRecordOf(record), dataKey: registry.unwrapDataKey(record) });
+    const counts: Record<string, number> = {};
+    for (const { name, table } of scope.store.tables()) {
+      counts[name] = 0;
+      for (const { key, value } of table.entries()) {
+        writer.add({ kind: 'entry', table: name, key, value });
+        counts[name] += 1;
+      }
+    }
+    writer.finish({ kind: 'end', counts });
+    return counts;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Seals records into frames as they come, and writes each frame when it is full. */
+class FrameWriter {
+  readonly #fd: number;
+  readonly #key: Buffer;
+  readonly #noncePrefix: Buffer;
+  readonly #headerHash: Buffer;
+  #parts: Buffer[] = [];
+  #bytes = 0;
+  #index = 0;
+
+  constructor(fd: number, header: Header, exportKey: Buffer) {
+    const line = Buffer.from(`${JSON.stringify(header)}\n`);
+    writeSync(fd, line);
+    this.#fd = fd;
+    this.#key = frameKey(exportKey, header);
+    this.#noncePrefix = Buffer.from(header.noncePrefix, 'base64');
+    this.#headerHash = createHash('sha256').update(line).digest();
+  }
+
+  add(record: ExportRecord): void {
+    const bytes = serialize(record);
+    if (bytes.length + 4 > LIMITS.exportFrameBytesMax) throw new HostError('STORAGE_FAILED', `an entry of ${bytes.length} bytes does not fit a frame of ${LIMITS.exportFrameBytesMax}`);
+    if (this.#bytes + bytes.length + 4 > LIMITS.exportFrameBytesMax) this.#flush(false);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(bytes.length);
+    this.#parts.push(length, bytes);
+    this.#bytes += bytes.length + 4;
+    if (this.#bytes >= FRAME_TARGET_BYTES) this.#flush(false);
+  }
+
+  finish(end: ExportRecord): void {
+    if (this.#bytes > 0) this.#flush(false);
+    this.add(end);
+    this.#flush(true);
+  }
+
+  #flush(final: boolean): void {
+    const cipher = createCipheriv('aes-256-gcm', this.#key, frameNonce(this.#noncePrefix, this.#index));
+    cipher.setAAD(frameAad(this.#headerHash, this.#index, final));
+    const sealed = Buffer.concat([cipher.update(Buffer.concat(this.#parts)), cipher.final(), cipher.getAuthTag()]);
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(sealed.length);
+    writeSync(this.#fd, length);
+    writeSync(this.#fd, sealed);
+    this.#parts = [];
+    this.#bytes = 0;
+    this.#index += 1;
+  }
+}
+
+/**
+ * Imports a tenant from `path` under its own id. Nothing is usable until every frame authenticated,
+ * every entry landed and the counts matched; on any failure the partial tenant is crypto-shredded.
+ * @returns the tenant record and entries imported per table.
+ * @throws {HostError} TENANT_EXPORT_INVALID for a malformed, altered or truncated file or a wrong key;
+ *   TENANT_EXISTS when this host already has the tenant, its canary or one of its keys.
+ */
+export async function importTenantFile(
+  authority: TenantAuthority,
+  operator: OperatorCredential,
+  path: string,
+  exportKey: Buffer,
+  now: number = Date.now(),
+): Promise<{ tenant: TenantRecord; counts: Record<string, number> }> {
+  const reader = new FrameReader(path, exportKey);
+  let tenant: TenantRecord | undefined;
+  try {
+    const firstFrame = reader.next();
+    const first = firstFrame?.records[0];
+    if (firstFrame === undefined || first?.kind !== 'tenant') throw invalid('the file does not start with a tenant record');
+    tenant = authority.registry.adoptTenant(first.control, first.dataKey);
+    const scope = mintScopeForOperator(authority, operator, tenant.id);
+    try {
+      const counts = writeEntries(scope, reader, firstFrame);
+      authority.registry.restoreApiKeys(tenant, first.control.apiKeys);
+      appendAudit(scope, { kind: 'tenant.imported', actor: 'operator', detail: { exportedAt: reader.header.exportedAt } }, now);
+      return { tenant, counts };
+    } finally {
+      scope.release();
+    }
+  } catch (error) {
+    if (tenant !== undefined && !(error instanceof HostError && error.code === 'TENANT_EXISTS')) await deleteTenant(authority, operator, tenant.id);
+    throw error;
+  } finally {
+    reader.close();
+  }
+}
+
+/**
+ * Writes the entries of every frame, from the first one (which also held the tenant record) on,
+ * into the scope's tables, a transaction per frame, and checks the end record's counts.
+ */
+function writeEntries(scope: TenantScope, reader: FrameReader, first: { records: ExportRecord[]; final: boolean }): Record<string, number> {
+  const tables = new Map(scope.store.tables().map((entry) => [entry.name, entry]));
+  const counts: Record<string, number> = {};
+  for (let frame: typeof first | undefined = first; frame !== undefined; frame = reader.next()) {
+    const entries = frame.records.filter((record) => record.kind === 'entry');
+    scope.store.transaction(() => {
+      for (const { table, key, value } of entries) {
+        const target = tables.get(table);
+        if (target === undefined) throw invalid(`the file names a table this host does not have: ${JSON.stringify(table).slice(0, 60)}`);
+        if (target.encoding === 'binary' && !(value instanceof Uint8Array)) throw invalid(`table ${table} holds bytes; the file has another value`);
+        target.table.put(key, value);
+        counts[table] = (counts[table] ?? 0) + 1;
+      }
+    });
+    const end = frame.records.find((record) => record.kind === 'end');
+    if (frame.final) {
+      if (end === undefined) throw invalid('the final frame has no end record');
+      const expected = Object.entries(end.counts).filter(([, count]) => count > 0);
+      const mismatch = expected.find(([table, count]) => counts[table] !== count) ?? Object.entries(counts).find(([table, count]) => end.counts[table] !== count);
+      if (mismatch !== undefined) throw invalid(`table ${mismatch[0]} holds ${counts[mismatch[0]] ?? 0} entries, the end record says ${end.counts[mismatch[0]] ?? 0}`);
+      return counts;
+    }
+  }
+  throw invalid('the file ends before its final frame: it is truncated');
+}
+
+/** Reads, authenticates and parses frames one at a time. */
+class FrameReader {
+  readonly header: Header;
+  readonly #fd: number;
+  readonly #key: Buffer;
+  readonly #noncePrefix: Buffer;
+  readonly #headerHash: Buffer;
+  #offset: number;
+  #index = 0;
+  #done = false;
+
+  constructor(path: string, exportKey: Buffer) {
+    this.#fd = openSync(path, 'r');
+    try {
+      const head = Buffer.alloc(HEADER_BYTES_MAX);
+      const read = readSync(this.#fd, head, 0, HEADER_BYTES_MAX, 0);
+      const end = head.subarray(0, read).indexOf(0x0a);
+      if (end < 0) throw invalid('the file has no header line');
+      const line = head.subarray(0, end + 1);
+      this.header = parseHeader(line);
+      this.#key = frameKey(exportKey, this.header);
+      this.#noncePrefix = Buffer.from(this.header.noncePrefix, 'base64');
+      this.#headerHash = createHash('sha256').update(line).digest();
+      this.#offset = line.length;
+    } catch (error) {
+      closeSync(this.#fd);
+      throw error;
+    }
+  }
+
+  /** The next frame's records, or undefined after the final frame. */
+  next(): { records: ExportRecord[]; final: boolean } | undefined {
+    if (this.#done) return undefined;
+    const length = this.#read(4, 'a frame length')?.readUInt32BE(0);
+    if (length === undefined) throw invalid('the file ends before its final frame: it is truncated');
+    if (length < TAG_BYTES || length > LIMITS.exportFrameBytesMax + TAG_BYTES) {
+      throw invalid(`frame ${this.#index} is ${length} bytes, limit ${LIMITS.exportFrameBytesMax + TAG_BYTES}`);
+    }
+    const sealed = this.#read(length, `frame ${this.#index}`);
+    if (sealed === undefined) throw invalid('the file ends inside a frame: it is truncated');
+    const final = this.#atEnd();
+    const plain = this.#open(sealed, final);
+    this.#index += 1;
+    this.#done = final;
+    return { records: parseRecords(plain), final };
+  }
+
+  /** Decrypts a frame; a frame that is not the final one but claims to be (or the reverse) fails here too. */
+  #open(sealed: Buffer, final: boolean): Buffer {
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, frameNonce(this.#noncePrefix, this.#index));
+      decipher.setAAD(frameAad(this.#headerHash, this.#index, final));
+      decipher.setAuthTag(sealed.subarray(sealed.length - TAG_BYTES));
+      return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG_BYTES)), decipher.final()]);
+    } catch {
+      throw invalid(`frame ${this.#index} does not authenticate: a wrong export key, or the file was altered or cut short`);
+    }
+  }
+
+  #read(length: number, what: string): Buffer | undefined {
+    const buffer = Buffer.alloc(length);
+    const read = readSync(this.#fd, buffer, 0, length, this.#offset);
+    if (read === 0 && what === 'a frame length') return undefined;
+    if (read < length) return undefined;
+    this.#offset += length;
+    return buffer;
+  }
+
+  #atEnd(): boolean {
+    return readSync(this.#fd, Buffer.alloc(1), 0, 1, this.#offset) === 0;
+  }
+
+  close(): void {
+    closeSync(this.#fd);
+  }
+}
+
+function parseHeader(line: Buffer): Header {
+  let header: Partial<Header>;
+  try {
+    header = JSON.parse(line.toString('utf8')) as Partial<Header>;
+  } catch {
+    throw invalid('the header line is not JSON: this is not a tenant export');
+  }
+  if (header.format !== FORMAT) throw invalid('this is not a tenant export');
+  if (header.version !== VERSION) throw invalid(`export format version ${String(header.version)} is not supported (this host reads ${VERSION})`);
+  if (typeof header.tenant !== 'string' || typeof header.salt !== 'string' || typeof header.noncePrefix !== 'string' || typeof header.exportedAt !== 'number') {
+    throw invalid('the header is incomplete');
+  }
+  return header as Header;
+}
+
+/** Splits an authenticated frame into records (the frame is trusted now: only the key holder could make it). */
+function parseRecords(plain: Buffer): ExportRecord[] {
+  const records: ExportRecord[] = [];
+  for (let offset = 0; offset < plain.length; ) {
+    const length = plain.readUInt32BE(offset);
+    records.push(deserialize(plain.subarray(offset + 4, offset + 4 + length)) as ExportRecord);
+    offset += 4 + length;
+  }
+  return records;
+}
+
+function frameKey(exportKey: Buffer, header: Header): Buffer {
+  return Buffer.from(hkdfSync('sha256', exportKey, Buffer.from(header.salt, 'base64'), 'ctx-host/tenant-export', 32));
+}
+
+function frameNonce(prefix: Buffer, index: number): Buffer {
+  const nonce = Buffer.alloc(12);
+  prefix.copy(nonce, 0, 0, 8);
+  nonce.writeUInt32BE(index, 8);
+  return nonce;
+}
+
+function frameAad(headerHash: Buffer, index: number, final: boolean): Buffer {
+  const tail = Buffer.alloc(5);
+  tail.writeUInt32BE(index, 0);
+  tail.writeUInt8(final ? 1 : 0, 4);
+  return Buffer.concat([headerHash, tail]);
+}
+
+function invalid(message: string): HostError {
+  return new HostError('TENANT_EXPORT_INVALID', `${message}; nothing was imported`);
+}
