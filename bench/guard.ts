@@ -12,6 +12,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { HostError } from '../host/errors.ts';
 import { guardContext, StreamGuard, type AssembledMessage, type ResolvedChunk } from '../host/pipeline/guard.ts';
 import { createLocalEmbedder } from '../host/retrieval/embedder.ts';
@@ -111,4 +112,12 @@ function measureAudit(chunks: number): number {
   const started = performance.now();
   for (const document of documents.slice(1_000)) audit.compareChunk('other', { chunkId: document.id, text: document.text });
   return chunks / ((performance.now() - started) / 1000);
+}
+
+// Standalone: `node --disable-wasm-trap-handler --import tsx bench/guard.ts [--quick]`.
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  runGuardBenchmarks(process.argv.includes('--quick')).catch((error: unknown) => {
+    process.stderr.write(`bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
 }

@@ -54,9 +54,15 @@ async function main(): Promise<void> {
 
   const dataDir = mkdtempSync(join(tmpdir(), 'ctx-bench-'));
   const config = loadConfig({}, { port: 0, dataDir, operatorKey: OPERATOR_KEY, demo: false, logLevel: 'silent' });
-  const server = await startServer(config, { logger: pino({ level: 'silent' }), limits: { framesPerWindowMax: 1_000_000 } });
+  const server = await startServer(config, { logger: pino({ level: 'silent' }), limits: { framesPerWindowMax: 1_000_000, asksPerTenantPerMinuteMax: 1_000_000 } });
   try {
     const tenant = await createTenant(server.url);
+    // These figures are for the full pipeline: the cache, measured on its own below, stays out.
+    await fetch(`${server.url}/v1/config`, {
+      method: 'PATCH',
+      headers: { authorization: `Bearer ${tenant.apiKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ cache: { enabled: false } }),
+    });
     const chunks = await ingest(server.url, tenant.apiKey, quick ? 2_000 : 10_000);
     heading(`ask pipeline on a tenant holding ${chunks} chunks, k = 8 (server-side timings)`);
     const client = await connect({ url: server.url, apiKey: tenant.apiKey });

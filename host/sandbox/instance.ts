@@ -121,7 +121,7 @@ interface InstanceLimits {
   watchdogMs: number | null;
 }
 
-function resolveLimits(options: PluginInstanceOptions): InstanceLimits {
+function resolveLimits(options: PluginInstanceOptions, builtin: boolean): InstanceLimits {
   for (const key of Object.keys(options)) assert.ok(OPTION_KEYS.has(key), `unknown plugin instance option "${key}"`);
   const pick = (name: keyof InstanceLimits, ceiling: number): number => {
     const value = options[name] ?? ceiling;
@@ -135,7 +135,8 @@ function resolveLimits(options: PluginInstanceOptions): InstanceLimits {
     logLinesPerCallMax: pick('logLinesPerCallMax', LIMITS.pluginLogLinesPerCallMax),
     hostBytesPerCallMax: pick('hostBytesPerCallMax', LIMITS.extismHostPagesMax * PAGE_BYTES),
     queueDepthMax: pick('queueDepthMax', LIMITS.asksInFlightPerSessionMax),
-    watchdogMs: options.watchdogMs === null ? null : pick('watchdogMs', LIMITS.pluginCallWallMsMax),
+    // Built-ins skip the watchdog unless a caller asks for one (see CompiledPlugin.builtin).
+    watchdogMs: options.watchdogMs === null || (options.watchdogMs === undefined && builtin) ? null : pick('watchdogMs', LIMITS.pluginCallWallMsMax),
   };
 }
 
@@ -357,8 +358,8 @@ export function createPluginInstance(wasm: Uint8Array | CompiledPlugin, options:
 export function createPluginInstance(wasm: Uint8Array | CompiledPlugin, options: PluginInstanceOptions & { slot: 'prompt' }): Promise<PromptPluginInstance>;
 export function createPluginInstance(wasm: Uint8Array | CompiledPlugin, options: PluginInstanceOptions): Promise<PluginInstance>;
 export async function createPluginInstance(wasm: Uint8Array | CompiledPlugin, options: PluginInstanceOptions): Promise<PluginInstance> {
-  const limits = resolveLimits(options);
   const compiled = wasm instanceof Uint8Array ? await compilePlugin(wasm) : wasm;
+  const limits = resolveLimits(options, compiled.builtin === true);
   assertSlotExport(compiled, options.slot);
   const sandbox = new Sandbox(options, limits, compiled);
   const { capabilities } = options;

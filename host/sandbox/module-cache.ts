@@ -44,6 +44,12 @@ export interface CompiledPlugin {
   readonly metered: boolean;
   /** Whether it exports a former start function the host must run after instantiation (metered modules). */
   readonly deferredStart: boolean;
+  /**
+   * Whether it is one of the host's own built-in plugins (compiled from this repository's source).
+   * Those run metered but without the wall-clock watchdog, whose vm timeout starts a thread per
+   * call (~0.2 ms): for our own metered code it would guard against nothing fuel does not.
+   */
+  readonly builtin?: boolean;
 }
 
 /**

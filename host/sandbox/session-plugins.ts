@@ -95,7 +95,7 @@ export async function loadBuiltinModules(dir: string = BUILTIN_PLUGINS_DIR, mete
     } catch {
       throw new HostError('PLUGIN_LOAD_FAILED', `the built-in ${slot} plugin is missing at ${path}; run \`npm run build\``);
     }
-    if (metering === undefined) return compilePlugin(bytes);
+    if (metering === undefined) return { ...(await compilePlugin(bytes)), builtin: true };
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     let metered = meteredBuiltins.get(sha256);
     if (metered === undefined) {
@@ -103,7 +103,7 @@ export async function loadBuiltinModules(dir: string = BUILTIN_PLUGINS_DIR, mete
       meteredBuiltins.set(sha256, metered);
       metered.catch(() => meteredBuiltins.delete(sha256));
     }
-    return compilePlugin(await metered);
+    return { ...(await compilePlugin(await metered)), builtin: true };
   };
   const [retrieval, prompt] = await Promise.all([load('retrieval'), load('prompt')]);
   return { retrieval, prompt };
