@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     line(`  ${kind}`, `p50 ${ms(summary.p50)}  p99 ${ms(summary.p99)}`);
   }
 
-  heading('session start: both default plugins, fresh instances');
+  heading('session start: both default plugins (metered, as the host runs them), fresh instances');
   const start = await measureSessionStart(quick ? 200 : 2000, quick ? 10 : 40);
   line('foreground (what the host does)', `p50 ${ms(start.foreground.p50)}  p99 ${ms(start.foreground.p99)}`, verdict(start.foreground.p50, 1));
   line('runInWorker: true (baseline)', `p50 ${ms(start.worker.p50)}  p99 ${ms(start.worker.p99)}`);
