@@ -20,8 +20,11 @@ export type ServerFrame =
       type: 'done';
       id: string;
       answer: string;
-      sources: { docId: string; chunkId: string; score: number; title: string }[];
+      sources: { docId: string; chunkId: string; score: number; title: string; snippet?: string }[];
       cache: 'hit' | 'miss';
+      /** On a hit: which path matched, and the cosine of the two questions (1 on the exact path). */
+      cacheMatch?: 'exact' | 'semantic';
+      similarity?: number;
       timings: Record<string, number>;
     }
   | { type: 'pong' }
