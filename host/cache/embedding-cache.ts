@@ -10,7 +10,7 @@
  * synchronous, is served from it alone (a remote call cannot be awaited inside a plugin call).
  */
 import type { Embedder } from '../retrieval/embedder.ts';
-import { encodeVector } from '../retrieval/tenant-index.ts';
+import { embeddedText, encodeVector } from '../retrieval/tenant-index.ts';
 import { sha256Hex } from '../storage/keys.ts';
 import type { TenantStore } from '../storage/tenant-store.ts';
 import type { TenantScope } from '../tenants/scope.ts';
@@ -79,7 +79,7 @@ async function reembedChunks(scope: TenantScope, store: TenantStore, embedder: E
   if (store.meta.get('embedderId') === embedder.id) return;
   const chunks = [...store.chunks.entries()].map(({ value }) => value);
   // The same text ingestion embeds (retrieval/ingest.ts), so these vectors match new ones.
-  const vectors = await embedTexts(scope, embedder, chunks.map((chunk) => `${chunk.title}\n${chunk.text}`));
+  const vectors = await embedTexts(scope, embedder, chunks.map((chunk) => embeddedText(chunk.title, chunk.text)));
   if (store.meta.get('embedderId') === embedder.id) return;
   store.transaction(() => {
     chunks.forEach((chunk, i) => {

@@ -12,7 +12,7 @@ import { termFrequencies } from './bm25.ts';
 import { chunkText } from './chunker.ts';
 import { embedCached, embedTexts, prepareIndexVectors } from '../cache/embedding-cache.ts';
 import type { Embedder } from './embedder.ts';
-import { encodeVector, TenantIndex } from './tenant-index.ts';
+import { embeddedText, encodeVector, TenantIndex } from './tenant-index.ts';
 import { tokenize } from './tokenize.ts';
 
 /** One document as a client sends it. */
@@ -179,11 +179,6 @@ function ingestNow(
 /** What decides whether a re-posted document changed. */
 function contentHashOf(input: DocumentInput): string {
   return sha256Hex(JSON.stringify([input.title ?? '', input.metadata ?? {}, input.text]));
-}
-
-/** The text a chunk's vector is made from: its title gives a short chunk its topic. */
-function embeddedText(title: string, text: string): string {
-  return `${title}\n${text}`;
 }
 
 function prepareDocument(

@@ -54,7 +54,8 @@ export class TenantIndex {
     for (const { value: chunk } of store.chunks.entries()) {
       let vector = stale ? undefined : decodeVector(store.vectors.get(chunk.row), embedder.dim);
       if (vector === undefined) {
-        vector = embedder.embed(chunk.text);
+        // The same text ingest embeds, so a re-embedded chunk matches a freshly ingested one.
+        vector = embedder.embed(embeddedText(chunk.title, chunk.text));
         rewrites.push([chunk.row, vector]);
       }
       index.add(chunk, store.chunkTerms.get(chunk.row) ?? { terms: [], length: 0 }, vector);
@@ -150,6 +151,11 @@ function filterFor(filter: Readonly<Record<string, string>>, rows: Map<number, R
     const metadata = rows.get(row)?.metadata;
     return metadata !== undefined && entries.every(([key, value]) => metadata[key] === value);
   };
+}
+
+/** The text a chunk's vector is made from: its title gives a short chunk its topic. */
+export function embeddedText(title: string, text: string): string {
+  return `${title}\n${text}`;
 }
 
 /** Float32 vector → bytes for storage. */
