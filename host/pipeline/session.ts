@@ -7,19 +7,19 @@
  * from this tenant's index (invariant 4).
  */
 import { askCacheFor, type AskCache } from '../cache/ask-cache.ts';
-import { embedCached, embedTexts, prepareIndexVectors } from '../cache/embedding-cache.ts';
+import { embedTexts, prepareIndexVectors } from '../cache/embedding-cache.ts';
 import type { CacheHit, SemanticCache } from '../cache/semantic-cache.ts';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import type { HostLogger } from '../log.ts';
 import { modelIdFor, type ChatModel, type ModelRouting } from '../models/model.ts';
 import type { Embedder } from '../retrieval/embedder.ts';
-import { TenantIndex } from '../retrieval/tenant-index.ts';
-import type { ChunkView, PluginCapabilities, SearchRequest } from '../sandbox/capabilities.ts';
+import type { PluginCapabilities } from '../sandbox/capabilities.ts';
 import type { PluginModules, SessionPluginOptions, SessionPlugins } from '../sandbox/session-plugins.ts';
 import { openSessionPlugins } from '../sandbox/session-plugins.ts';
 import { readSettings, type TenantSettings } from '../tenants/settings.ts';
 import type { TenantScope } from '../tenants/scope.ts';
+import { readChunk, tenantCapabilities, type AskScratch } from './capabilities.ts';
 import { guardContext, StreamGuard, type AssembledMessage, type CanaryOwner, type ResolvedChunk } from './guard.ts';
 import { sourceSnippet } from './snippet.ts';
 import { storeFeedback } from '../training/feedback.ts';
@@ -90,13 +90,6 @@ export interface SessionDependencies {
   faultInjectAssembled?: (messages: AssembledMessage[]) => void;
 }
 
-/** Per-ask state the host functions close over while the plugins run for that ask. */
-interface AskState {
-  question: string;
-  vector: Float32Array;
-  resolved: Map<string, ResolvedChunk>;
-}
-
 /** One live chat session. A stateful resource: call `close()`. */
 export class Session {
   readonly #deps: SessionDependencies;
@@ -104,7 +97,7 @@ export class Session {
   readonly #aborter = new AbortController();
   readonly #answered = new Map<string, { question: string; answer: string; sources: AskResult['sources'] }>();
   #plugins: SessionPlugins | undefined;
-  #current: AskState | undefined;
+  #current: AskScratch | undefined;
   /** The plugin phase of asks runs one at a time: plugins are not reentrant and #current is shared. */
   #phase: Promise<unknown> = Promise.resolve();
   #closed = false;
@@ -138,31 +131,16 @@ export class Session {
   /** The host functions for one plugin slot: closures over this session's scope, nothing else. */
   #capabilities(slot: 'retrieval' | 'prompt'): PluginCapabilities {
     const { scope, embedder, logger } = this.#deps;
-    const resolve = (view: ChunkView & { tag: string }, score: number): void => {
-      this.#current?.resolved.set(view.chunkId, { chunkId: view.chunkId, docId: view.docId, title: view.title, text: view.text, score, tag: view.tag });
-    };
-    return {
-      indexSearch: (request: SearchRequest) => {
-        const hits = TenantIndex.of(scope.store, embedder).search(request, this.#current?.vector ?? null);
-        return hits.slice(0, LIMITS.searchHitsMax * 2);
-      },
-      chunkGet: (chunkId: string) => {
-        const view = readChunk(scope, embedder, chunkId);
-        if (view === undefined) return undefined;
-        resolve(view, this.#current?.resolved.get(chunkId)?.score ?? 0);
-        const { tag: _tag, ...plain } = view;
-        return plain;
-      },
-      kvGet: (key) => scope.store.kvGet(slot, key),
-      kvSet: (key, value) => scope.store.kvSet(slot, key, value),
-      // The ask's own question is embedded already (and, with a remote embedder, may not have
-      // reached the embedding cache yet).
-      embed: (text) => (this.#current?.question === text ? this.#current.vector : embedCached(scope, embedder, text)),
+    return tenantCapabilities({
+      scope,
+      embedder,
+      slot,
+      current: () => this.#current,
       log: (level, message) => {
         logger[level]({ slot, plugin: true, chars: message.length }, 'plugin log line');
         this.#deps.onPluginLog?.(slot, level, message);
       },
-    };
+    });
   }
 
   /**
@@ -295,7 +273,7 @@ export class Session {
   async #prepare(question: string, vector: Float32Array, settings: TenantSettings) {
     this.#assertOpen();
     const plugins = await this.#ensurePlugins();
-    const state: AskState = { question, vector, resolved: new Map() };
+    const state: AskScratch = { question, vector, resolved: new Map() };
     const t1 = performance.now();
     this.#current = state;
     try {
@@ -325,7 +303,7 @@ export class Session {
   }
 
   /** Resolves the retrieval plugin's chunk ids through this tenant's store; unknown ids are dropped. */
-  #resolveRanked(ranked: { chunkId: string; score: number }[], state: AskState): ResolvedChunk[] {
+  #resolveRanked(ranked: { chunkId: string; score: number }[], state: AskScratch): ResolvedChunk[] {
     const chunks: ResolvedChunk[] = [];
     const taken = new Set<string>();
     for (const { chunkId, score } of ranked) {
@@ -439,8 +417,3 @@ function citedSources(answer: string, used: readonly ResolvedChunk[]): ResolvedC
   return cited.size > 0 ? [...cited.values()] : [...used];
 }
 
-function readChunk(scope: TenantScope, embedder: Embedder, chunkId: string): (ChunkView & { tag: string }) | undefined {
-  const chunk = TenantIndex.of(scope.store, embedder).chunk(scope.store, chunkId);
-  if (chunk === undefined) return undefined;
-  return { chunkId: chunk.chunkId, docId: chunk.docId, title: chunk.title, text: chunk.text, metadata: chunk.metadata, tag: chunk.tag };
-}

@@ -5,15 +5,14 @@
  * then for prompt plugins assembly and the guard that builds the model's context. It records what
  * the plugins returned, how long each call took, the fuel it spent, its host calls and its log.
  *
- * The host functions below are the session's (host/pipeline/session.ts, `#capabilities`) over the
- * fixture tenant's scope; keep the two in step.
+ * The host functions are the session's own (host/pipeline/capabilities.ts) over the fixture
+ * tenant's scope, wrapped only to count calls and keep the log.
  */
-import { embedCached, embedTexts } from '../../host/cache/embedding-cache.ts';
+import { embedTexts } from '../../host/cache/embedding-cache.ts';
 import { HostError } from '../../host/errors.ts';
-import { LIMITS } from '../../host/limits.ts';
+import { readChunk, tenantCapabilities, type AskScratch } from '../../host/pipeline/capabilities.ts';
 import { guardContext, type ContextMessage, type ResolvedChunk } from '../../host/pipeline/guard.ts';
-import { TenantIndex } from '../../host/retrieval/tenant-index.ts';
-import type { ChunkView, PluginCapabilities } from '../../host/sandbox/capabilities.ts';
+import type { PluginCapabilities } from '../../host/sandbox/capabilities.ts';
 import { createPluginInstance, type CallGuards } from '../../host/sandbox/instance.ts';
 import { FUEL_EXPORT } from '../../host/sandbox/metering.ts';
 import type { PluginModules } from '../../host/sandbox/session-plugins.ts';
@@ -74,12 +73,6 @@ export interface CaseResult {
 }
 
 /** Per-ask state the host functions close over, as in a session. */
-interface AskState {
-  question: string;
-  vector: Float32Array;
-  resolved: Map<string, ResolvedChunk>;
-}
-
 /**
  * Runs one test case: fresh instances of both slots (as a new session gets), one ask, then the
  * expectations. Plugin failures are part of the result, not thrown.
@@ -93,7 +86,7 @@ interface AskState {
 export async function runCase(tenant: FixtureTenant, modules: PluginModules, testCase: TestCase, slot: PluginSlot): Promise<CaseResult> {
   const result: CaseResult = { question: testCase.question, slot, ranked: [], retrieval: null, prompt: null, logs: [], failure: null, checks: [], passed: false };
   const [vector] = await embedTexts(tenant.scope, tenant.embedder, [testCase.question]);
-  const state: AskState = { question: testCase.question, vector: vector as Float32Array, resolved: new Map() };
+  const state: AskScratch = { question: testCase.question, vector: vector as Float32Array, resolved: new Map() };
   const history: HistoryTurn[] = testCase.history.map((turn) => ({ role: turn.role, content: turn.content }));
   try {
     const chunks = await runRetrieval(tenant, modules, state, history, result);
@@ -107,7 +100,7 @@ export async function runCase(tenant: FixtureTenant, modules: PluginModules, tes
   return result;
 }
 
-async function runRetrieval(tenant: FixtureTenant, modules: PluginModules, state: AskState, history: HistoryTurn[], result: CaseResult): Promise<ResolvedChunk[]> {
+async function runRetrieval(tenant: FixtureTenant, modules: PluginModules, state: AskScratch, history: HistoryTurn[], result: CaseResult): Promise<ResolvedChunk[]> {
   const stats: CallStats = { ms: 0, fuel: null, hostCalls: {} };
   result.retrieval = stats;
   const meter = fuelMeter(tenant.settings.pluginFuelPerCall);
@@ -134,7 +127,7 @@ async function runRetrieval(tenant: FixtureTenant, modules: PluginModules, state
 async function runPrompt(
   tenant: FixtureTenant,
   modules: PluginModules,
-  state: AskState,
+  state: AskScratch,
   input: { history: HistoryTurn[]; chunks: ResolvedChunk[] },
   result: CaseResult,
 ): Promise<void> {
@@ -194,13 +187,13 @@ function fuelMeter(fuelPerCall: number): { guards: CallGuards; spent(): number |
 }
 
 /** Resolves ranked ids through the tenant's store, dropping unknown and repeated ids (as a session does). */
-function resolveRanked(tenant: FixtureTenant, ranked: { chunkId: string; score: number }[], state: AskState): ResolvedChunk[] {
+function resolveRanked(tenant: FixtureTenant, ranked: { chunkId: string; score: number }[], state: AskScratch): ResolvedChunk[] {
   const chunks: ResolvedChunk[] = [];
   const taken = new Set<string>();
   for (const { chunkId, score } of ranked) {
     if (taken.has(chunkId)) continue;
     taken.add(chunkId);
-    const view = readChunk(tenant, chunkId);
+    const view = readChunk(tenant.scope, tenant.embedder, chunkId);
     if (view === undefined) continue;
     const chunk: ResolvedChunk = { chunkId, docId: view.docId, title: view.title, text: view.text, tag: view.tag, score };
     state.resolved.set(chunkId, chunk);
@@ -209,45 +202,26 @@ function resolveRanked(tenant: FixtureTenant, ranked: { chunkId: string; score: 
   return chunks;
 }
 
-function readChunk(tenant: FixtureTenant, chunkId: string): (ChunkView & { tag: string }) | undefined {
-  const chunk = TenantIndex.of(tenant.scope.store, tenant.embedder).chunk(tenant.scope.store, chunkId);
-  if (chunk === undefined) return undefined;
-  return { chunkId: chunk.chunkId, docId: chunk.docId, title: chunk.title, text: chunk.text, metadata: chunk.metadata, tag: chunk.tag };
-}
-
-/** The session's host functions over the fixture tenant, counting calls and keeping log lines. */
-function fixtureCapabilities(tenant: FixtureTenant, slot: PluginSlot, state: AskState, stats: CallStats, logs: PluginLogLine[]): PluginCapabilities {
-  const { scope, embedder } = tenant;
+/** The session's own host functions over the fixture tenant, counting calls and keeping log lines. */
+function fixtureCapabilities(tenant: FixtureTenant, slot: PluginSlot, state: AskScratch, stats: CallStats, logs: PluginLogLine[]): PluginCapabilities {
+  const host = tenantCapabilities({
+    scope: tenant.scope,
+    embedder: tenant.embedder,
+    slot,
+    current: () => state,
+    log: (level, message) => {
+      logs.push({ slot, level, message });
+    },
+  });
   const count = (name: string): void => {
     stats.hostCalls[name] = (stats.hostCalls[name] ?? 0) + 1;
   };
   return {
-    indexSearch: (request) => {
-      count('index_search');
-      return TenantIndex.of(scope.store, embedder).search(request, state.vector).slice(0, LIMITS.searchHitsMax * 2);
-    },
-    chunkGet: (chunkId) => {
-      count('chunk_get');
-      const view = readChunk(tenant, chunkId);
-      if (view === undefined) return undefined;
-      const { tag, ...plain } = view;
-      state.resolved.set(chunkId, { chunkId, docId: view.docId, title: view.title, text: view.text, tag, score: state.resolved.get(chunkId)?.score ?? 0 });
-      return plain;
-    },
-    kvGet: (key) => {
-      count('kv_get');
-      return scope.store.kvGet(slot, key);
-    },
-    kvSet: (key, value) => {
-      count('kv_set');
-      scope.store.kvSet(slot, key, value);
-    },
-    embed: (text) => {
-      count('embed');
-      return state.question === text ? state.vector : embedCached(scope, embedder, text);
-    },
-    log: (level, message) => {
-      logs.push({ slot, level, message });
-    },
+    indexSearch: (request) => (count('index_search'), host.indexSearch(request)),
+    chunkGet: (chunkId) => (count('chunk_get'), host.chunkGet(chunkId)),
+    kvGet: (key) => (count('kv_get'), host.kvGet(key)),
+    kvSet: (key, value) => (count('kv_set'), host.kvSet(key, value)),
+    embed: (text) => (count('embed'), host.embed(text)),
+    log: host.log,
   };
 }
