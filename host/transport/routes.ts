@@ -72,7 +72,9 @@ const ROUTES: Route[] = [...CORE_ROUTES, ...PLUGIN_ROUTES, ...CACHE_ROUTES, ...O
 export async function handleApiRequest(context: HostContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://localhost');
   const candidates = ROUTES.filter((route) => route.pattern.test(url.pathname));
-  const route = candidates.find((candidate) => candidate.method === request.method);
+  // HEAD is GET without a body (Node's response drops the body of a HEAD by itself).
+  const method = request.method === 'HEAD' ? 'GET' : request.method;
+  const route = candidates.find((candidate) => candidate.method === method);
   if (route === undefined) {
     const allowed = candidates.map((candidate) => candidate.method).join(', ');
     throw new HostError('HTTP_NOT_FOUND', allowed === '' ? `no route for ${url.pathname}` : `${request.method} is not allowed on ${url.pathname}; use ${allowed}`);

@@ -130,4 +130,13 @@ test('unknown routes and wrong methods say what exists', async () => {
   assert.match(wrong.body.error.message, /PUT is not allowed on \/v1\/documents; use POST, GET/);
 });
 
+test('HEAD answers like GET, without a body', async () => {
+  const head = await fetch(`${host.url}/healthz`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(await head.text(), '');
+  const page = await fetch(`${host.url}/`, { method: 'HEAD' });
+  assert.equal(page.status, 200);
+  assert.match(page.headers.get('content-type') ?? '', /text\/html/);
+});
+
 test.run();
