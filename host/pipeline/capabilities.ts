@@ -65,3 +65,22 @@ export function tenantCapabilities(options: CapabilityOptions): PluginCapabiliti
     log: options.log,
   };
 }
+
+/**
+ * Resolves the retrieval plugin's ranked chunk ids through this tenant's index, in rank order,
+ * dropping unknown and repeated ids; each resolved chunk joins the ask's resolved set.
+ */
+export function resolveRanked(scope: TenantScope, embedder: Embedder, ranked: readonly { chunkId: string; score: number }[], ask: AskScratch): ResolvedChunk[] {
+  const chunks: ResolvedChunk[] = [];
+  const taken = new Set<string>();
+  for (const { chunkId, score } of ranked) {
+    if (taken.has(chunkId)) continue;
+    taken.add(chunkId);
+    const view = readChunk(scope, embedder, chunkId);
+    if (view === undefined) continue;
+    const chunk: ResolvedChunk = { chunkId, docId: view.docId, title: view.title, text: view.text, tag: view.tag, score };
+    ask.resolved.set(chunkId, chunk);
+    chunks.push(chunk);
+  }
+  return chunks;
+}

@@ -19,7 +19,7 @@ import type { PluginModules, SessionPluginOptions, SessionPlugins } from '../san
 import { openSessionPlugins } from '../sandbox/session-plugins.ts';
 import { readSettings, type TenantSettings } from '../tenants/settings.ts';
 import type { TenantScope } from '../tenants/scope.ts';
-import { readChunk, tenantCapabilities, type AskScratch } from './capabilities.ts';
+import { readChunk, resolveRanked, tenantCapabilities, type AskScratch } from './capabilities.ts';
 import { guardContext, StreamGuard, type AssembledMessage, type CanaryOwner, type ResolvedChunk } from './guard.ts';
 import { sourceSnippet } from './snippet.ts';
 import { storeFeedback } from '../training/feedback.ts';
@@ -279,7 +279,7 @@ export class Session {
     try {
       const history = this.#history.map((turn) => ({ role: turn.role, content: turn.content }));
       const ranked = await this.#guardPlugin(plugins.retrieve({ query: question, k: settings.topK, history }));
-      const chunks = this.#resolveRanked(ranked, state);
+      const chunks = resolveRanked(this.#deps.scope, this.#deps.embedder, ranked, state);
       this.#deps.faultInjectResolved?.(state.resolved, chunks);
       const t2 = performance.now();
       const assembled = await this.#guardPlugin(
@@ -300,22 +300,6 @@ export class Session {
     } finally {
       this.#current = undefined;
     }
-  }
-
-  /** Resolves the retrieval plugin's chunk ids through this tenant's store; unknown ids are dropped. */
-  #resolveRanked(ranked: { chunkId: string; score: number }[], state: AskScratch): ResolvedChunk[] {
-    const chunks: ResolvedChunk[] = [];
-    const taken = new Set<string>();
-    for (const { chunkId, score } of ranked) {
-      if (taken.has(chunkId)) continue;
-      taken.add(chunkId);
-      const view = readChunk(this.#deps.scope, this.#deps.embedder, chunkId);
-      if (view === undefined) continue;
-      const chunk: ResolvedChunk = { chunkId, docId: view.docId, title: view.title, text: view.text, score, tag: view.tag };
-      state.resolved.set(chunkId, chunk);
-      chunks.push(chunk);
-    }
-    return chunks;
   }
 
   /** Runs a plugin call; when it fails, the instances are discarded and rebuilt on the next ask. */

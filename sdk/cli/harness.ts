@@ -10,7 +10,7 @@
  */
 import { embedTexts } from '../../host/cache/embedding-cache.ts';
 import { HostError } from '../../host/errors.ts';
-import { readChunk, tenantCapabilities, type AskScratch } from '../../host/pipeline/capabilities.ts';
+import { resolveRanked, tenantCapabilities, type AskScratch } from '../../host/pipeline/capabilities.ts';
 import { guardContext, type ContextMessage, type ResolvedChunk } from '../../host/pipeline/guard.ts';
 import type { PluginCapabilities } from '../../host/sandbox/capabilities.ts';
 import { createPluginInstance, type CallGuards } from '../../host/sandbox/instance.ts';
@@ -116,7 +116,7 @@ async function runRetrieval(tenant: FixtureTenant, modules: PluginModules, state
       stats.ms = performance.now() - started;
       stats.fuel = meter.spent();
     });
-    const chunks = resolveRanked(tenant, ranked, state);
+    const chunks = resolveRanked(tenant.scope, tenant.embedder, ranked, state);
     result.ranked = chunks.map(({ chunkId, docId, title, text, score }) => ({ chunkId, docId, title, text, score }));
     return chunks;
   } finally {
@@ -184,22 +184,6 @@ function fuelMeter(fuelPerCall: number): { guards: CallGuards; spent(): number |
     },
     spent: () => (remaining === null ? null : fuelPerCall - Number(remaining)),
   };
-}
-
-/** Resolves ranked ids through the tenant's store, dropping unknown and repeated ids (as a session does). */
-function resolveRanked(tenant: FixtureTenant, ranked: { chunkId: string; score: number }[], state: AskScratch): ResolvedChunk[] {
-  const chunks: ResolvedChunk[] = [];
-  const taken = new Set<string>();
-  for (const { chunkId, score } of ranked) {
-    if (taken.has(chunkId)) continue;
-    taken.add(chunkId);
-    const view = readChunk(tenant.scope, tenant.embedder, chunkId);
-    if (view === undefined) continue;
-    const chunk: ResolvedChunk = { chunkId, docId: view.docId, title: view.title, text: view.text, tag: view.tag, score };
-    state.resolved.set(chunkId, chunk);
-    chunks.push(chunk);
-  }
-  return chunks;
 }
 
 /** The session's own host functions over the fixture tenant, counting calls and keeping log lines. */
