@@ -8,7 +8,7 @@ import { api } from './api.ts';
 import { loadAsks, loadCache, loadSettings, setupCache, setupSettings } from './console-activity.ts';
 import { setupDocuments, type PanelContext } from './console-documents.ts';
 import { loadPluginLog, loadPlugins } from './console-plugins.ts';
-import { forget, remember, remembered, takeFromFragment } from './credentials.ts';
+import { forget, remember, wireSignIn } from './credentials.ts';
 import { byId, replace } from './dom.ts';
 import { errorNotice } from './notice.ts';
 
@@ -62,16 +62,4 @@ function show(signedIn: boolean): void {
   byId('sign-out').hidden = !signedIn;
 }
 
-byId<HTMLFormElement>('sign-in-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const key = byId<HTMLInputElement>('key').value.trim();
-  if (key !== '') void open(key);
-});
-byId('sign-out').addEventListener('click', () => {
-  forget(KEY_STORE);
-  location.replace('/console');
-});
-
-const key = takeFromFragment(['key']).get('key') ?? remembered(KEY_STORE);
-if (key === undefined) show(false);
-else void open(key);
+wireSignIn({ storeKey: KEY_STORE, path: '/console', open, whenSignedOut: () => { show(false); } });

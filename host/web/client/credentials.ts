@@ -4,6 +4,7 @@
  * bar at once. Keys are kept in sessionStorage — gone when the tab closes — and sent only to this
  * host's API.
  */
+import { byId } from './dom.ts';
 
 /**
  * Takes the named parameters out of the URL fragment: returns them and rewrites the address
@@ -49,4 +50,24 @@ export function forget(name: string): void {
   } catch {
     // As above.
   }
+}
+
+/**
+ * Wires a key-protected page's sign-in form (`#sign-in-form` with `#key`) and its sign-out button:
+ * a key from the URL fragment or this tab's storage opens the page at once; otherwise
+ * `whenSignedOut` shows the form. Signing out forgets the key and reloads `path`.
+ */
+export function wireSignIn(options: { storeKey: string; path: string; open(key: string): Promise<void>; whenSignedOut(): void }): void {
+  byId<HTMLFormElement>('sign-in-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    const key = byId<HTMLInputElement>('key').value.trim();
+    if (key !== '') void options.open(key);
+  });
+  byId('sign-out').addEventListener('click', () => {
+    forget(options.storeKey);
+    location.replace(options.path);
+  });
+  const key = takeFromFragment(['key']).get('key') ?? remembered(options.storeKey);
+  if (key === undefined) options.whenSignedOut();
+  else void options.open(key);
 }

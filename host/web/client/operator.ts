@@ -4,7 +4,7 @@
  * failures), and the recent incidents. Refreshes every few seconds while visible.
  */
 import { api } from './api.ts';
-import { forget, remember, remembered, takeFromFragment } from './credentials.ts';
+import { forget, remember, wireSignIn } from './credentials.ts';
 import { describeError } from './describe.ts';
 import { byId, h, replace, timeCell } from './dom.ts';
 import { errorNotice } from './notice.ts';
@@ -113,16 +113,4 @@ async function open(key: string): Promise<void> {
   }, REFRESH_MS);
 }
 
-byId<HTMLFormElement>('sign-in-form').addEventListener('submit', (event) => {
-  event.preventDefault();
-  const key = byId<HTMLInputElement>('key').value.trim();
-  if (key !== '') void open(key);
-});
-byId('sign-out').addEventListener('click', () => {
-  forget(KEY_STORE);
-  location.replace('/operator');
-});
-
-const key = takeFromFragment(['key']).get('key') ?? remembered(KEY_STORE);
-if (key === undefined) byId('sign-in').hidden = false;
-else void open(key);
+wireSignIn({ storeKey: KEY_STORE, path: '/operator', open, whenSignedOut: () => { byId('sign-in').hidden = false; } });
