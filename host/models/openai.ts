@@ -6,6 +6,7 @@
  * Uses Node's global fetch (undici), so it adds no dependency.
  */
 import { HostError } from '../errors.ts';
+import { checkApiKey, invalidSetting, resolveEndpoint } from './endpoint.ts';
 import { LIMITS } from '../limits.ts';
 import type { ChatModel, ModelRequest, ModelRouting } from './model.ts';
 import { type SseEvent, createSseDecoder } from './sse.ts';
@@ -94,40 +95,23 @@ export function openAIModelId(model: string, adapter: string | undefined): strin
 /** Checks every option once, at creation, so a bad config fails at startup rather than per ask. */
 function readOptions(options: OpenAIModelOptions): ProviderSettings {
   for (const key of Object.keys(options)) {
-    if (!OPTION_KEYS.has(key)) throw invalidOption(key, `unknown option '${key}' for model provider 'openai'`);
+    if (!OPTION_KEYS.has(key)) throw invalidSetting(key, `unknown option '${key}' for model provider 'openai'`);
   }
-  let base: URL;
-  try {
-    base = new URL(options.url);
-  } catch {
-    throw invalidOption('url', `url must be an absolute http(s) URL, got ${JSON.stringify(String(options.url).slice(0, 100))}`);
-  }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw invalidOption('url', `url must use http or https, got '${base.protocol}'`);
-  // fetch refuses URLs with credentials, and they would end up in error messages; use apiKey instead.
-  if (base.username !== '' || base.password !== '') throw invalidOption('url', 'url must not contain credentials; use apiKey');
-  base.hash = '';
-  base.pathname = `${base.pathname.replace(/\/+$/, '')}/chat/completions`;
+  const { endpoint, shownUrl } = resolveEndpoint(options.url, 'chat/completions', { subject: '', keyHint: 'apiKey' });
   checkModelName('model', options.model);
   const { apiKey, timeoutMs } = options;
-  // Printable ASCII only: anything else is not a valid header value. The key itself is never echoed.
-  if (apiKey !== undefined && (typeof apiKey !== 'string' || !/^[\x21-\x7e]{1,1024}$/.test(apiKey))) {
-    throw invalidOption('apiKey', 'apiKey must be 1 to 1024 printable ASCII characters without spaces');
-  }
+  checkApiKey(apiKey, 'apiKey must be 1 to 1024 printable ASCII characters without spaces');
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > LIMITS.modelTimeoutMsMax) {
-    throw invalidOption('timeoutMs', `timeoutMs must be an integer from 1 to ${LIMITS.modelTimeoutMsMax} (modelTimeoutMsMax), got ${String(timeoutMs)}`);
+    throw invalidSetting('timeoutMs', `timeoutMs must be an integer from 1 to ${LIMITS.modelTimeoutMsMax} (modelTimeoutMsMax), got ${String(timeoutMs)}`);
   }
-  return { endpoint: base.href, shownUrl: `${base.origin}${base.pathname}`, model: options.model, apiKey, timeoutMs };
+  return { endpoint, shownUrl, model: options.model, apiKey, timeoutMs };
 }
 
 /** @throws {HostError} CONFIG_INVALID naming `setting` when `name` is not a usable model or adapter name. */
 function checkModelName(setting: string, name: unknown): void {
   if (typeof name !== 'string' || !MODEL_NAME.test(name)) {
-    throw invalidOption(setting, `${setting} must be 1 to ${MODEL_NAME_CHARS_MAX} characters without spaces, control characters or '@'`);
+    throw invalidSetting(setting, `${setting} must be 1 to ${MODEL_NAME_CHARS_MAX} characters without spaces, control characters or '@'`);
   }
-}
-
-function invalidOption(setting: string, message: string): HostError {
-  return new HostError('CONFIG_INVALID', message, { setting });
 }
 
 /**

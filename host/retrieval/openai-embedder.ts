@@ -11,6 +11,7 @@
  * Uses Node's global fetch, so it adds no dependency.
  */
 import { HostError } from '../errors.ts';
+import { checkApiKey, invalidSetting, resolveEndpoint } from '../models/endpoint.ts';
 import { LIMITS } from '../limits.ts';
 import type { Embedder } from './embedder.ts';
 
@@ -75,29 +76,16 @@ export async function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Prom
 }
 
 function readOptions(options: OpenAIEmbedderOptions): ProviderSettings {
-  let base: URL;
-  try {
-    base = new URL(options.url);
-  } catch {
-    throw invalid('url', `embeddings url must be an absolute http(s) URL, got ${JSON.stringify(String(options.url).slice(0, 100))}`);
-  }
-  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw invalid('url', `embeddings url must use http or https, got '${base.protocol}'`);
-  if (base.username !== '' || base.password !== '') throw invalid('url', 'embeddings url must not contain credentials; use the API key setting');
-  base.hash = '';
-  base.pathname = `${base.pathname.replace(/\/+$/, '')}/embeddings`;
+  const { endpoint, shownUrl } = resolveEndpoint(options.url, 'embeddings', { subject: 'embeddings ', keyHint: 'the API key setting' });
   if (typeof options.model !== 'string' || !MODEL_NAME.test(options.model)) {
-    throw invalid('model', 'embeddings model must be 1 to 256 characters without spaces, control characters or @');
+    throw invalidSetting('model', 'embeddings model must be 1 to 256 characters without spaces, control characters or @');
   }
   const { apiKey, timeoutMs } = options;
-  if (apiKey !== undefined && !/^[\x21-\x7e]{1,1024}$/.test(apiKey)) throw invalid('apiKey', 'embeddings API key must be 1 to 1024 printable ASCII characters');
+  checkApiKey(apiKey, 'embeddings API key must be 1 to 1024 printable ASCII characters');
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > LIMITS.embedTimeoutMsMax) {
-    throw invalid('timeoutMs', `embeddings timeoutMs must be an integer from 1 to ${LIMITS.embedTimeoutMsMax} (embedTimeoutMsMax), got ${String(timeoutMs)}`);
+    throw invalidSetting('timeoutMs', `embeddings timeoutMs must be an integer from 1 to ${LIMITS.embedTimeoutMsMax} (embedTimeoutMsMax), got ${String(timeoutMs)}`);
   }
-  return { endpoint: base.href, shownUrl: `${base.origin}${base.pathname}`, model: options.model, apiKey, timeoutMs };
-}
-
-function invalid(setting: string, message: string): HostError {
-  return new HostError('CONFIG_INVALID', message, { setting });
+  return { endpoint, shownUrl, model: options.model, apiKey, timeoutMs };
 }
 
 /**
