@@ -10,7 +10,8 @@
  * - semantic cache: hit round trips (exact and semantic path) and cached asks per second, and the
  *   similarity path's correct and wrong hits on the paraphrase set (bench/cache-*.ts);
  * - resident memory per idle live session at 1,000 and 10,000 sessions (server in a child process);
- * - the leak guard per ask with 10,000 tenants, master key rotation and the leak audit (bench/guard.ts).
+ * - the leak guard per ask with 10,000 tenants, master key rotation and the leak audit (bench/guard.ts);
+ * - a soak of connections reset during the WebSocket upgrade: the host stays up (bench/resets.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ import { measureEcho } from './echo.ts';
 import { runGuardBenchmarks } from './guard.ts';
 import { measureSessionMemory } from './memory.ts';
 import { runPluginBenchmarks } from './plugins.ts';
+import { runResetSoak } from './resets.ts';
 import { measureSessionStart } from './session-start.ts';
 import { heading, line, ms, summarise, verdict } from './stats.ts';
 import { syntheticDocuments } from './synthetic.ts';
@@ -114,6 +116,7 @@ async function main(): Promise<void> {
 
   await runPluginBenchmarks(quick);
   await runGuardBenchmarks(quick);
+  await runResetSoak(quick ? 1_000 : 5_000);
 }
 
 async function createTenant(url: string): Promise<{ apiKey: string }> {

@@ -18,6 +18,8 @@ export const LIMITS = {
   framesPerWindowMax: 200,
   /** The window for framesPerWindowMax, in milliseconds. */
   frameWindowMsMax: 10_000,
+  /** Frames a client may send before its session is `ready` (they wait for the start); one more closes the connection (1008). */
+  framesBeforeReadyMax: 16,
   /** Bytes queued to a client that does not read: past this the connection closes (1008). */
   socketBufferedBytesMax: 4 * 1024 * 1024,
   /** Turns of history kept per session and handed to plugins: bounds context assembly work. */

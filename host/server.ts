@@ -33,7 +33,7 @@ import { handleApiRequest } from './transport/routes.ts';
 import { startFeedbackSweep } from './training/feedback.ts';
 import { markHostRunning } from './storage/host-marker.ts';
 import { openRegistry, type MasterKeySource } from './storage/master-rotation.ts';
-import { attachWebSocket } from './transport/websocket.ts';
+import { attachWebSocket, isUpgradeSocket } from './transport/websocket.ts';
 import { loadWebAssets, type WebAssets } from './web/assets.ts';
 
 /** Test and benchmark hooks; none is reachable from configuration or the network. */
@@ -53,6 +53,8 @@ export interface ServerOptions {
   pluginOptions?: SessionPluginOptions;
   /** Test hook: the clock (epoch ms) the semantic cache judges expiry by. */
   clock?: () => number;
+  /** Fault point: awaited at the start of every session start, so a test can act while a session is starting. */
+  faultHoldSessionStart?: (tenantId: string) => Promise<void>;
 }
 
 /** A running host. */
@@ -135,9 +137,20 @@ export async function startServer(config: HostConfig, options: ServerOptions = {
     modelFor: (settings) => pickModel(models, config.modelProvider, settings),
   };
   const server = createHttpServer((request, response) => {
+    // Node's own listeners cover the socket while it parses; these cover the two streams.
+    request.on('error', () => undefined);
+    response.on('error', () => undefined);
     handleApiRequest(context, request, response).catch((error: unknown) =>
       sendError(response, error, (unknown) => logger.error({ err: unknown }, 'unexpected error in HTTP handler')),
     );
+  });
+  // Every connection gets an error listener the moment it exists, so a reset at any point (before,
+  // during or after an upgrade) ends that connection only; it is counted, never thrown.
+  server.on('connection', (socket) => {
+    socket.on('error', () => {
+      // Once upgraded, the WebSocket adapter's own listener counts the socket's errors.
+      if (!isUpgradeSocket(socket)) context.observability.metrics.connectionError('http');
+    });
   });
   const chat = attachChat(server, context, options);
   await new Promise<void>((resolve, reject) => {
@@ -245,20 +258,24 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
     socketBufferedBytesMax: options.limits?.socketBufferedBytesMax ?? LIMITS.socketBufferedBytesMax,
     framesPerWindowMax: options.limits?.framesPerWindowMax ?? LIMITS.framesPerWindowMax,
     frameWindowMsMax: options.limits?.frameWindowMsMax ?? LIMITS.frameWindowMsMax,
+    framesBeforeReadyMax: options.limits?.framesBeforeReadyMax ?? LIMITS.framesBeforeReadyMax,
   };
   const sessionsMax = options.limits?.sessionsPerTenantMax ?? LIMITS.sessionsPerTenantMax;
   const askQuota = new AskQuota(options.limits?.asksPerTenantPerMinuteMax ?? LIMITS.asksPerTenantPerMinuteMax);
+  /** Sessions still starting, per tenant: they hold a slot, so the limit cannot be overrun across the start's awaits. */
+  const starting = new Map<string, number>();
   return attachWebSocket(server, {
     path: '/v1/chat',
     maxFrameBytes: LIMITS.frameBytesMax,
     onUnknownError: (error) => context.logger.error({ err: error }, 'unexpected error at upgrade'),
-    authenticate: (request: IncomingMessage, url: URL): { scope: TenantScope; json: boolean } => {
+    onSocketError: (stage) => context.observability.metrics.connectionError(stage),
+    authenticate: (request: IncomingMessage, url: URL) => {
       const ticket = url.searchParams.get('ticket');
       const scope =
         ticket !== null
           ? mintScopeFromTicket(context.authority, context.tickets, ticket)
           : mintScopeFromApiKey(context.authority, bearerToken(request));
-      return { scope, json: url.searchParams.get('encoding') === 'json' };
+      return { scope, json: url.searchParams.get('encoding') === 'json', release: () => scope.release() };
     },
     onConnection: (socket, { scope, json }) => {
       const sessions = context.sessionsByTenant.get(scope.tenantId) ?? new Set<Session>();
@@ -272,11 +289,14 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
         logger: context.logger,
         observe: (sessionId, log) => context.observability.session({ tenantId: scope.tenantId, sessionId }, log),
         openSession: async (log, sessionId) => {
-          if (sessions.size >= sessionsMax) {
+          const held = starting.get(scope.tenantId) ?? 0;
+          if (sessions.size + held >= sessionsMax) {
             scope.release();
-            throw new HostError('TENANT_SESSION_LIMIT', `the tenant has ${sessions.size} live sessions, limit ${sessionsMax}`);
+            throw new HostError('TENANT_SESSION_LIMIT', `the tenant has ${sessions.size + held} live sessions, limit ${sessionsMax}`);
           }
+          starting.set(scope.tenantId, held + 1);
           try {
+            await options.faultHoldSessionStart?.(scope.tenantId);
             mine = await Session.open({
               scope,
               embedder: context.embedder,
@@ -299,6 +319,10 @@ function attachChat(server: Server, context: HostContext, options: ServerOptions
           } catch (error) {
             scope.release();
             throw error;
+          } finally {
+            const left = (starting.get(scope.tenantId) ?? 1) - 1;
+            if (left > 0) starting.set(scope.tenantId, left);
+            else starting.delete(scope.tenantId);
           }
           sessions.add(mine);
           return mine;

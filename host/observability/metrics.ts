@@ -28,7 +28,15 @@ export interface HostMetrics {
   sessionFailed(tenantId: string, code: ErrorCode): void;
   /** Drops a deleted tenant's series and frees its label for another tenant. */
   forgetTenant(tenantId: string): Promise<void>;
+  /**
+   * Counts a network error on one connection (a reset, a broken pipe) by where it happened; the
+   * connection ends, nothing else does.
+   */
+  connectionError(stage: ConnectionStage): void;
 }
+
+/** Where a connection was when it failed: reading an HTTP request, in a WebSocket upgrade, or in a chat session. */
+export type ConnectionStage = 'http' | 'upgrade' | 'chat';
 
 /** Options of {@link createHostMetrics}. */
 export interface HostMetricsOptions {
@@ -85,6 +93,12 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
       for (const [tenantId, sessions] of options.liveSessions()) if (sessions > 0) this.inc({ tenant: labels.label(tenantId) }, sessions);
     },
   });
+  const connectionErrors = new Counter({
+    name: 'ctx_connection_errors_total',
+    help: 'Network errors (resets, broken pipes) that ended one connection, by stage (http, upgrade, chat).',
+    labelNames: ['stage'],
+    registers,
+  });
   const tenantLabelled = [asks, askErrors, cache, total, pluginFailures, leakBlocks, sessionFailures];
 
   const countFailure = (tenant: string, code: ErrorCode): void => {
@@ -112,6 +126,9 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
       const tenant = labels.label(tenantId);
       sessionFailures.inc({ tenant, code });
       countFailure(tenant, code);
+    },
+    connectionError(stage) {
+      connectionErrors.inc({ stage });
     },
     async forgetTenant(tenantId) {
       if (!labels.release(tenantId)) return;

@@ -48,6 +48,11 @@ export class TenantEnvironments {
     return this.#open.size;
   }
 
+  /** Leases held on a tenant's environment now (0 when it is not open): what tests check for leaks. */
+  leaseCount(tenantId: string): number {
+    return this.#open.get(tenantId)?.leases ?? 0;
+  }
+
   /**
    * Leases the tenant's store, opening its environment when needed.
    * @throws {HostError} STORAGE_ENV_LIMIT when every open environment is leased;

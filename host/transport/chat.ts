@@ -17,6 +17,8 @@ export interface ChatLimits {
   socketBufferedBytesMax: number;
   framesPerWindowMax: number;
   frameWindowMsMax: number;
+  /** Frames held while the session starts; one more is refused (PROTOCOL_RATE_LIMIT, close 1008). */
+  framesBeforeReadyMax: number;
 }
 
 /** What the handler needs. */
@@ -29,7 +31,7 @@ export interface ChatContext {
   jsonFrames: boolean;
   limits: ChatLimits;
   logger: HostLogger;
-  /** Called once when the connection ends, after the session closed. */
+  /** Called once when the connection ends, after the session (if it started) closed. */
   onEnd(): void;
   /** Records feedback for an answered ask of this session. */
   onFeedback(feedback: { id: string; rating: 1 | -1; comment?: string }): void;
@@ -114,18 +116,28 @@ export async function serveChat(context: ChatContext): Promise<void> {
   };
 
   socket.onMessage((data, isBinary) => {
-    if (session === undefined) queued.push([data, isBinary]);
-    else handle(data, isBinary);
+    if (session !== undefined) return handle(data, isBinary);
+    // Frames sent before `ready` wait for the session; a client cannot queue unbounded work there.
+    if (queued.length >= context.limits.framesBeforeReadyMax) {
+      sendError(new HostError('PROTOCOL_RATE_LIMIT', `more than ${context.limits.framesBeforeReadyMax} frames before the session was ready`));
+      return;
+    }
+    queued.push([data, isBinary]);
   });
+  // The session may still be starting when the client goes: the end is reported only once the
+  // start has settled, so a session that finishes starting after its socket closed is closed too
+  // and never outlives the connection.
+  const opening = context.openSession(log, sessionId);
   socket.onClose(() => {
     ended = true;
     observer?.closed();
-    const closing = session?.close() ?? Promise.resolve();
-    void closing.finally(() => context.onEnd());
+    void opening
+      .then((opened) => opened.close(), () => undefined)
+      .finally(() => context.onEnd());
   });
 
   try {
-    session = await context.openSession(log, sessionId);
+    session = await opening;
   } catch (error) {
     observer?.refused(error);
     sendError(error);
@@ -133,10 +145,7 @@ export async function serveChat(context: ChatContext): Promise<void> {
     socket.close(1011, 'session could not start');
     return;
   }
-  if (ended) {
-    await session.close();
-    return;
-  }
+  if (ended) return;
   send({ type: 'ready', session: sessionId, tenant: context.tenantId, plugins: session.pluginInfo });
   observer?.opened(session.pluginInfo);
   for (const [data, isBinary] of queued.splice(0)) handle(data, isBinary);

@@ -2,6 +2,12 @@
  * The WebSocket adapter: the only file that imports `ws`. It authenticates at the HTTP upgrade (an
  * unknown key gets a plain HTTP error and no upgrade), enforces the frame-size limit (ws closes
  * with 1009), and hands each connection to the chat handler as a small {@link ChatSocket}.
+ *
+ * Every socket it is given has an error listener before anything else happens: Node's HTTP server
+ * removes its own listener from a socket it hands to 'upgrade', and an 'error' event without a
+ * listener (a client resetting the connection mid-handshake) would otherwise end the process.
+ * What authentication acquired is released on every path that does not reach the chat handler:
+ * a refused handshake (a bad `Sec-WebSocket-Version`, say) or a socket that closed first.
  */
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -18,20 +24,41 @@ export interface ChatSocket {
   readonly bufferedBytes: number;
 }
 
+/** What authenticating an upgrade holds until the connection ends (a lease on the tenant's storage). */
+export interface UpgradeAuth {
+  /** Gives back what was acquired; called when the handshake fails or the socket closes first. Idempotent. */
+  release(): void;
+}
+
+/** Sockets handed to 'upgrade': their errors are counted by the listener attached there. */
+const upgradeSockets = new WeakSet<Duplex>();
+
+/** Whether `socket` reached the upgrade handler (whose own listener then counts its errors). */
+export function isUpgradeSocket(socket: Duplex): boolean {
+  return upgradeSockets.has(socket);
+}
+
 /** Options for {@link attachWebSocket}. */
-export interface AttachOptions<A> {
+export interface AttachOptions<A extends UpgradeAuth> {
   path: string;
   maxFrameBytes: number;
   /** Authenticates the upgrade request; throw a HostError to refuse it before the upgrade. */
   authenticate(request: IncomingMessage, url: URL): A;
+  /** Takes over a connection and `auth`: from here on the chat handler releases it. */
   onConnection(socket: ChatSocket, auth: A): void;
   onUnknownError(error: unknown): void;
+  /** Counts a network error that ended one connection (never thrown, never fatal). */
+  onSocketError(stage: 'upgrade' | 'chat', error: Error): void;
 }
 
 /** Attaches the chat endpoint to an HTTP server. Returns a function closing all connections. */
-export function attachWebSocket<A>(server: Server, options: AttachOptions<A>): { close(): Promise<void>; readonly connections: number } {
+export function attachWebSocket<A extends UpgradeAuth>(server: Server, options: AttachOptions<A>): { close(): Promise<void>; readonly connections: number } {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    let stage: 'upgrade' | 'chat' = 'upgrade';
+    upgradeSockets.add(socket);
+    socket.on('error', (error: Error) => options.onSocketError(stage, error));
+    if (socket.destroyed) return;
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (url.pathname !== options.path) return refuse(socket, new HostError('HTTP_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`));
     let auth: A;
@@ -40,7 +67,17 @@ export function attachWebSocket<A>(server: Server, options: AttachOptions<A>): {
     } catch (error) {
       return refuse(socket, error, options.onUnknownError);
     }
-    wss.handleUpgrade(request, socket, head, (ws) => options.onConnection(wrap(ws), auth));
+    // ws answers a bad handshake itself (400) and never calls back, and gives up silently on a
+    // socket that is no longer writable: either way the socket closes without a connection.
+    let connected = false;
+    socket.once('close', () => {
+      if (!connected) auth.release();
+    });
+    wss.handleUpgrade(request, socket, head, (ws) => {
+      connected = true;
+      stage = 'chat';
+      options.onConnection(wrap(ws), auth);
+    });
   });
   return {
     get connections() {
@@ -58,15 +95,25 @@ function refuse(socket: Duplex, error: unknown, onUnknown?: (error: unknown) => 
   const { wire, error: known } = toWireError(error, onUnknown);
   const body = JSON.stringify({ error: wire });
   const status = known.httpStatus;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
   socket.end(
     `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\nContent-Type: application/json\r\n` +
       `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+  // A client that never closes its side would otherwise hold the refused socket open.
+  setTimeout(() => socket.destroy(), REFUSED_SOCKET_LINGER_MS).unref();
 }
+
+/** How long a refused upgrade's socket may stay open for its answer to be read. */
+const REFUSED_SOCKET_LINGER_MS = 5_000;
 
 function wrap(ws: WebSocket): ChatSocket {
   // ws reports protocol violations (an oversized frame, say) as 'error' and then closes with the
-  // right code; without a listener the error would be thrown and take the process down.
+  // right code; without a listener the error would be thrown and take the process down. Socket
+  // errors (resets) are counted by the socket's own listener (see attachWebSocket).
   ws.on('error', () => undefined);
   return {
     send: (data) => {

@@ -1,6 +1,7 @@
 /**
- * The chat handler's back-pressure limit, with a socket double whose queued bytes the test sets:
- * at the limit the connection stays up; one byte over, it closes with 1008.
+ * The chat handler's limits with a socket double: the back-pressure limit (the test sets the queued
+ * bytes: at the limit the connection stays up; one byte over, it closes with 1008) and the frames
+ * held while a session starts (at the limit all are answered once it is ready; one more closes).
  */
 import { pino } from 'pino';
 import { test } from 'uvu';
@@ -36,6 +37,8 @@ const session = {
   close: async () => undefined,
 } as unknown as Session;
 
+const limits = { asksInFlightPerSessionMax: 4, socketBufferedBytesMax: LIMITS.socketBufferedBytesMax, framesPerWindowMax: 100, frameWindowMsMax: 10_000, framesBeforeReadyMax: LIMITS.framesBeforeReadyMax };
+
 async function run(buffered: number) {
   const fake = fakeSocket(() => buffered);
   await serveChat({
@@ -43,7 +46,7 @@ async function run(buffered: number) {
     openSession: async () => session,
     tenantId: 't_test',
     jsonFrames: false,
-    limits: { asksInFlightPerSessionMax: 4, socketBufferedBytesMax: LIMITS.socketBufferedBytesMax, framesPerWindowMax: 100, frameWindowMsMax: 10_000 },
+    limits,
     logger: pino({ level: 'silent' }),
     onEnd: () => undefined,
     onFeedback: () => undefined,
@@ -62,6 +65,42 @@ test('queued bytes at the limit: the connection stays up', async () => {
 test('queued bytes one over the limit: closed with 1008', async () => {
   const fake = await run(LIMITS.socketBufferedBytesMax + 1);
   assert.equal(fake.closes[0], [1008, 'client is not reading']);
+});
+
+/** Sends `count` pings while the session start is held, then lets it finish. */
+async function pingsBeforeReady(count: number) {
+  const fake = fakeSocket(() => 0);
+  let open: () => void = () => undefined;
+  const started = new Promise<void>((resolve) => (open = resolve));
+  const serving = serveChat({
+    socket: fake.socket,
+    openSession: async () => {
+      await started;
+      return session;
+    },
+    tenantId: 't_test',
+    jsonFrames: false,
+    limits,
+    logger: pino({ level: 'silent' }),
+    onEnd: () => undefined,
+    onFeedback: () => undefined,
+  });
+  for (let index = 0; index < count; index += 1) fake.deliver({ type: 'ping' });
+  open();
+  await serving;
+  return fake;
+}
+
+test('frames before ready at the limit: all held and answered once the session is ready', async () => {
+  const fake = await pingsBeforeReady(LIMITS.framesBeforeReadyMax);
+  assert.equal(fake.closes, []);
+  // ready, then one pong per held ping
+  assert.is(fake.sent.length, 1 + LIMITS.framesBeforeReadyMax);
+});
+
+test('frames before ready one over the limit: PROTOCOL_RATE_LIMIT and close 1008', async () => {
+  const fake = await pingsBeforeReady(LIMITS.framesBeforeReadyMax + 1);
+  assert.equal(fake.closes[0], [1008, 'PROTOCOL_RATE_LIMIT']);
 });
 
 test.run();
