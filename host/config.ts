@@ -4,6 +4,7 @@
  * unknown key or a bad value stops the host with a message naming the setting.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { HostError } from './errors.ts';
 import { LIMITS } from './limits.ts';
@@ -42,6 +43,12 @@ export interface HostConfig {
   demo: boolean;
   /** pino log level. */
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Cell processes serving tenants (one per core by default); the supervisor is one more. */
+  workers: number;
+  /** The operator's fuel ceiling per plugin call: the longest one call may hold a cell's event loop. */
+  pluginFuelPerCallMax: number;
+  /** Host-wide budget for plugin instance memory, in MiB, shared out over the cells. */
+  pluginMemoryMb: number;
 }
 
 /** Every default, with its unit in the comment. */
@@ -62,6 +69,9 @@ export const CONFIG_DEFAULTS: HostConfig = {
   embedTimeoutMs: 10_000, // 10 s for one batch of up to 128 texts
   demo: true,
   logLevel: 'info',
+  workers: Math.min(availableParallelism(), LIMITS.cellsMax), // one cell per core
+  pluginFuelPerCallMax: LIMITS.pluginFuelPerCallCeilingDefault, // about 10 ms of the worst-case metered loop
+  pluginMemoryMb: Math.floor(totalmem() / 4 / 2 ** 20), // a quarter of the machine's memory, in MiB
 };
 
 /** Environment variable → setting. */
@@ -82,6 +92,9 @@ const ENV_NAMES: Record<string, keyof HostConfig> = {
   EMBED_TIMEOUT_MS: 'embedTimeoutMs',
   CTX_DEMO: 'demo',
   LOG_LEVEL: 'logLevel',
+  WORKERS: 'workers',
+  PLUGIN_FUEL_PER_CALL_MAX: 'pluginFuelPerCallMax',
+  PLUGIN_MEMORY_MB: 'pluginMemoryMb',
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -177,6 +190,9 @@ function validateConfig(raw: Record<string, unknown>, source: (key: string) => s
     embedTimeoutMs: integer('embedTimeoutMs', 100, LIMITS.embedTimeoutMsMax),
     demo: flag('demo'),
     logLevel: oneOf('logLevel', LOG_LEVELS),
+    workers: integer('workers', 1, LIMITS.cellsMax),
+    pluginFuelPerCallMax: integer('pluginFuelPerCallMax', LIMITS.pluginFuelPerCallMin, LIMITS.pluginFuelPerCallMax),
+    pluginMemoryMb: integer('pluginMemoryMb', LIMITS.pluginMemoryMbMin, LIMITS.pluginMemoryMbMax),
   };
   if (config.modelUrl !== undefined && !/^https?:\/\//.test(config.modelUrl)) fail('modelUrl', `must be an http(s) URL, got ${JSON.stringify(config.modelUrl)}`);
   if (config.embedUrl !== undefined && !/^https?:\/\//.test(config.embedUrl)) fail('embedUrl', `must be an http(s) URL, got ${JSON.stringify(config.embedUrl)}`);

@@ -10,7 +10,7 @@ export interface ErrorSpec {
   /** HTTP status for the HTTP API. */
   readonly http: number;
   /** WebSocket close code when the error breaks a hard limit; `null` = an `error` frame only. */
-  readonly close: 1008 | 1009 | 1011 | null;
+  readonly close: 1008 | 1009 | 1011 | 1013 | null;
   /** One sentence for the README's error table. */
   readonly doc: string;
 }
@@ -23,6 +23,8 @@ export const ERROR_CATALOG = {
   TENANT_NOT_FOUND: { http: 404, close: null, doc: 'No tenant has that id.' },
   TENANT_SESSION_LIMIT: { http: 429, close: 1008, doc: 'The tenant already has its maximum number of live sessions.' },
   TENANT_INVALID: { http: 400, close: null, doc: 'A tenant name or id is malformed.' },
+  TENANT_MEMORY_LIMIT: { http: 429, close: 1013, doc: "The host's plugin memory budget is spent and this tenant holds the most of it (or its own share is full); its new sessions wait until some end." },
+  TENANT_INGEST_RATE_LIMIT: { http: 429, close: null, doc: 'The tenant sent more document text in the last minute than its ingest quota allows, or has too many ingests in progress.' },
   TENANT_ASK_RATE_LIMIT: { http: 429, close: null, doc: 'The tenant asked more questions in the last minute than its quota allows.' },
   TENANT_EXISTS: { http: 409, close: null, doc: 'An import names a tenant, an API key or a canary this host already has; nothing was imported.' },
   TENANT_EXPORT_INVALID: { http: 400, close: null, doc: 'A tenant export file is malformed, truncated or altered, or the export key does not open it; nothing was imported.' },
@@ -30,6 +32,7 @@ export const ERROR_CATALOG = {
   STORAGE_ENV_LIMIT: { http: 503, close: 1011, doc: 'Every open tenant environment is in use; try again shortly.' },
   STORAGE_QUOTA: { http: 413, close: null, doc: 'The write would exceed a storage quota.' },
   STORAGE_FAILED: { http: 500, close: null, doc: 'The storage engine refused an operation.' },
+  STORAGE_BUSY: { http: 503, close: null, doc: 'The master key is being rotated and the registry takes no writes for that moment; try again shortly.' },
   STORAGE_HOST_RUNNING: { http: 409, close: null, doc: 'The command needs the host stopped, because the host holds the registry open; use its HTTP route instead.' },
   DOCUMENT_INVALID: { http: 400, close: null, doc: 'A document in the request body is malformed; nothing was stored.' },
   DOCUMENT_NOT_FOUND: { http: 404, close: null, doc: 'No document has that id in this tenant.' },
@@ -61,6 +64,7 @@ export const ERROR_CATALOG = {
   TRAINING_CONSENT_MISSING: { http: 403, close: null, doc: 'A tenant named in a training pool has not opted in to pooling; nothing was pooled.' },
   TRAINING_POOL_INVALID: { http: 400, close: null, doc: 'A training pool request names no tenant, a tenant twice or too many tenants, or would hold too many examples.' },
   LEAK_BLOCKED: { http: 500, close: null, doc: 'The guard found material in the context that was not resolved for this tenant; nothing was sent.' },
+  CELL_UNAVAILABLE: { http: 503, close: 1013, doc: 'The cell serving this tenant is restarting or busy moving it; try again shortly.' },
   INTERNAL: { http: 500, close: null, doc: 'An unexpected error; the host logged it.' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -90,7 +94,7 @@ export class HostError extends Error {
   }
 
   /** The WebSocket close code this error forces, or `null` when the connection stays up. */
-  get closeCode(): 1008 | 1009 | 1011 | null {
+  get closeCode(): 1008 | 1009 | 1011 | 1013 | null {
     return ERROR_CATALOG[this.code].close;
   }
 }

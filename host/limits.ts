@@ -24,10 +24,36 @@ export const LIMITS = {
   socketBufferedBytesMax: 4 * 1024 * 1024,
   /** Turns of history kept per session and handed to plugins: bounds context assembly work. */
   historyTurnsMax: 8,
+  /**
+   * How long a request or upgrade waits for its cell to be ready (a restart) or its tenant's move
+   * to finish, before it gets CELL_UNAVAILABLE: a crashed cell's standby takes over in milliseconds.
+   */
+  cellWaitMsMax: 5_000,
+  /** Budget exhaustions (fuel or watchdog) within burnerWindowMsMax that make a tenant a burner: deferred, and moved to the quarantine cell. */
+  burnerExhaustionsMin: 5,
+  /** The window for burnerExhaustionsMin, in milliseconds. */
+  burnerWindowMsMax: 10_000,
+  /** How long a quarantined tenant must go without exhausting its budget before it returns to its own cell. */
+  quarantineQuietMsMin: 120_000,
+  /** Smallest PLUGIN_MEMORY_MB: a few sessions of 16 MiB plugins must fit. */
+  pluginMemoryMbMin: 64,
+  /** Largest PLUGIN_MEMORY_MB (4 TiB): beyond any machine this runs on. */
+  pluginMemoryMbMax: 4 * 1024 * 1024,
+  /** Part of a cell's plugin memory budget only tenants other than the heaviest may use: a newcomer still gets in. */
+  pluginMemoryReserveShare: 0.1,
+  /** Most of a cell's plugin memory budget one tenant may hold, whatever the others hold. */
+  pluginMemoryTenantShareMax: 0.5,
+  /** Cell processes per host (WORKERS): each costs a Node process's baseline memory, and more than the cores buys nothing. */
+  cellsMax: 64,
   /** Live WebSocket sessions per tenant: one tenant cannot exhaust the host's sessions. */
   sessionsPerTenantMax: 10_000,
   /** Tenant LMDB environments open at once; idle ones are closed first (file handles, mappings). */
   openEnvironmentsMax: 256,
+  /**
+   * How long a cell waits for a moving tenant's HTTP requests to finish before it closes the
+   * tenant's environment anyway: a move (quarantine, say) cannot be held off forever by one request.
+   */
+  tenantMoveDrainMsMax: 10_000,
   /** HTTP JSON body size: bounds parse memory for one request. */
   httpBodyBytesMax: 8 * 1024 * 1024,
   /** Documents per POST /v1/documents: a batch is one transaction and must stay bounded. */
@@ -84,6 +110,8 @@ export const LIMITS = {
   ticketTtlMsMax: 60_000,
   /** Tickets outstanding at once host-wide; unredeemed tickets expire. */
   ticketsOutstandingMax: 100_000,
+  /** Tickets outstanding per tenant: one tenant's key cannot fill the host-wide book for everyone. */
+  ticketsOutstandingPerTenantMax: 1_000,
   /** Tenants per host registry. */
   tenantsMax: 100_000,
   /** Tenant names. */
@@ -100,12 +128,20 @@ export const LIMITS = {
   /** Elements per plugin table (tables get this maximum too); an element costs host memory. */
   pluginTableElementsMax: 100_000,
   /**
-   * Fuel one plugin call (or one start function) may spend, the operator's ceiling for a tenant's
-   * `pluginFuelPerCall`. About 0.5 s of the worst-case metered loop on the reference 2-core machine.
+   * The hard ceiling of the operator's fuel ceiling (config PLUGIN_FUEL_PER_CALL_MAX): about 0.5 s
+   * of the worst-case metered loop on the reference 2-core machine. A call runs on its cell's event
+   * loop, so an operator who raises the ceiling lets one call hold that loop (and its tenants) longer.
    */
   pluginFuelPerCallMax: 1_000_000_000,
-  /** Default fuel per call: about 50 ms of the worst-case metered loop on the reference machine. */
-  pluginFuelPerCallDefault: 100_000_000,
+  /**
+   * The operator's fuel ceiling by default, and so the most a tenant's `pluginFuelPerCall` may be:
+   * about 10 ms of the worst-case metered loop, the longest slice one plugin call may hold a cell's loop.
+   */
+  pluginFuelPerCallCeilingDefault: 20_000_000,
+  /** Default fuel per call of a tenant that sets none: the default ceiling. */
+  pluginFuelPerCallDefault: 20_000_000,
+  /** What a plugin instance costs besides its linear memory (the instance, Extism's state, its host functions), for the memory budget. */
+  pluginInstanceOverheadBytes: 64 * 1024,
   /** Smallest `pluginFuelPerCall` a tenant may set: below this the built-in plugins cannot finish. */
   pluginFuelPerCallMin: 1_000_000,
   /**
@@ -115,8 +151,10 @@ export const LIMITS = {
   pluginCallWallMsMax: 2_000,
   /** Time the metering worker may spend on one module before the upload is refused: a pathological module cannot occupy it. */
   pluginMeteringMsMax: 30_000,
-  /** Modules waiting for the metering worker; more uploads at once get PLUGIN_BUSY. */
+  /** Modules waiting for a cell's metering worker; more uploads at once get PLUGIN_BUSY. */
   pluginMeteringQueueMax: 8,
+  /** Modules of one tenant waiting for or in the metering worker: its large uploads cannot fill the queue for everyone. */
+  pluginMeteringPerTenantMax: 2,
   /**
    * Host functions refuse to start this close to a call's watchdog deadline, so the watchdog's
    * termination cannot land inside a host function's storage transaction.
@@ -126,6 +164,12 @@ export const LIMITS = {
   pluginVersionsPerSlotMax: 4,
   /** Bytes of plugin modules one tenant may store across slots and versions. */
   pluginStoreBytesPerTenantMax: 48 * 1024 * 1024,
+  /** Characters of document text per tenant per minute (four full 8 MiB requests): re-posting megabytes in a loop cannot keep a cell's ingest worker for itself. */
+  ingestCharsPerTenantPerMinuteMax: 32_000_000,
+  /** Document batches one tenant may have being prepared or waiting in its cell's ingest worker. */
+  ingestsPerTenantMax: 2,
+  /** Time the ingest worker may spend on one batch (8 MiB of text takes seconds) before it is stopped. */
+  ingestJobMsMax: 120_000,
   /** Asks per tenant per minute, across its sessions: one tenant cannot monopolise the host's CPU. */
   asksPerTenantPerMinuteMax: 6_000,
   /**

@@ -2,21 +2,26 @@
  * `npm start`: loads the configuration, starts the host, seeds the demo tenant on first start and
  * prints where to go next. Stops cleanly on SIGINT/SIGTERM.
  */
-import { loadConfig } from './config.ts';
+import { loadConfig, type HostConfig } from './config.ts';
 import { HostError } from './errors.ts';
+import { createLocalEmbedder } from './retrieval/embedder.ts';
+import { createOpenAIEmbedder } from './retrieval/openai-embedder.ts';
 import { startServer } from './server.ts';
+import { TenantEnvironments } from './storage/environments.ts';
+import { openRegistry } from './storage/master-rotation.ts';
 import { ensureDemoTenant } from './tenants/demo.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
+  // The demo tenant is seeded before the cells start: this process then holds no tenant storage.
+  const demo = config.demo ? await seedDemo(config) : undefined;
   const server = await startServer(config);
-  const lines = [`ctx-host listening on ${server.url}  (data in ${config.dataDir})`];
+  const lines = [`ctx-host listening on ${server.url}  (data in ${config.dataDir}; ${config.workers} cell${config.workers === 1 ? '' : 's'})`];
   let demoKey: string | undefined;
   if (server.generatedOperatorKey !== undefined) {
     lines.push(`operator key (shown once, stored hashed; set CTX_OPERATOR_KEY to choose your own):`, `  ${server.generatedOperatorKey}`);
   }
   if (config.demo) {
-    const demo = await ensureDemoTenant(server.authority, server.embedder, config.dataDir);
     if (demo !== undefined) {
       demoKey = demo.apiKey;
       lines.push(
@@ -40,6 +45,25 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+}
+
+/**
+ * Creates the demo tenant with its documents on first start (later starts read its key back).
+ * @throws {HostError} STORAGE_MASTER_KEY, EMBED_FAILED as the host's own start would.
+ */
+async function seedDemo(config: HostConfig): Promise<{ apiKey: string; created: boolean } | undefined> {
+  const embedder =
+    config.embedUrl === undefined
+      ? createLocalEmbedder()
+      : await createOpenAIEmbedder({ url: config.embedUrl, model: config.embedModel, timeoutMs: config.embedTimeoutMs, ...(config.embedApiKey === undefined ? {} : { apiKey: config.embedApiKey }) });
+  const { registry } = openRegistry(config.dataDir, config.masterKey);
+  const environments = new TenantEnvironments({ dataDir: config.dataDir, registry, openMax: 1 });
+  try {
+    return await ensureDemoTenant({ registry, environments }, embedder, config.dataDir);
+  } finally {
+    await environments.close();
+    await registry.close();
+  }
 }
 
 /**

@@ -194,6 +194,36 @@ export async function buildAllKernels(): Promise<BuildResult[]> {
   return results;
 }
 
+/**
+ * Meters the built-in plugins ahead of time (`build/plugins/<slot>.metered.wasm` with its manifest),
+ * so a cell starting — or replacing a crashed one — does not spend binaryen's seconds on them.
+ * Skipped when the manifest already matches the module and the metering code.
+ */
+export async function meterBuiltins(): Promise<{ slot: string; built: boolean; ms: number }[]> {
+  const { meterModule } = await import('../host/sandbox/metering.ts');
+  const { expectedBuiltinManifest } = await import('../host/sandbox/session-plugins.ts');
+  const { readFile } = await import('node:fs/promises');
+  const results: { slot: string; built: boolean; ms: number }[] = [];
+  for (const slot of ['retrieval', 'prompt']) {
+    const source = await readFile(join(OUT_DIR, `${slot}.wasm`));
+    const expected = await expectedBuiltinManifest(source);
+    const manifestFile = join(OUT_DIR, `${slot}.metered.json`);
+    const current = await readFile(manifestFile, 'utf8').then((text) => JSON.parse(text) as unknown, () => null);
+    if (JSON.stringify(current) === JSON.stringify(expected) && (await mtimeMs(join(OUT_DIR, `${slot}.metered.wasm`))) !== null) {
+      results.push({ slot, built: false, ms: 0 });
+      continue;
+    }
+    const started = performance.now();
+    const metered = await meterModule(source, { memoryPagesMax: expected.memoryPagesMax });
+    const temp = join(OUT_DIR, `${slot}.metered.wasm.${process.pid}.tmp`);
+    await writeFile(temp, metered.bytes);
+    await rename(temp, join(OUT_DIR, `${slot}.metered.wasm`));
+    await writeFile(manifestFile, JSON.stringify(expected));
+    results.push({ slot, built: true, ms: Math.round(performance.now() - started) });
+  }
+  return results;
+}
+
 function describe(result: BuildResult): string {
   const size = `${(result.bytes / 1024).toFixed(1)} KiB`;
   const name = relative(ROOT, result.outFile);
@@ -203,6 +233,7 @@ function describe(result: BuildResult): string {
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
   try {
     for (const result of await buildAllPlugins()) console.log(`plugins: ${describe(result)}`);
+    for (const metered of await meterBuiltins()) console.log(`plugins: ${metered.built ? `metered ${metered.slot} (${metered.ms} ms)` : `metered ${metered.slot} up to date`}`);
     for (const result of await buildAllKernels()) console.log(`kernels: ${describe(result)}`);
     // Imported here, not at the top: modules that only compile plugins need no bundler.
     const { buildBrowserClient } = await import('./build-client.ts');

@@ -8,7 +8,7 @@
  * process); only the process-wide figures (CPU, memory, event loop, GC) are collected once per
  * process, since prom-client installs observers for them that live as long as the process.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ErrorCode } from '../errors.ts';
 import { isPluginFailure, stagesRun, type AskOutcome } from './ask-outcome.ts';
 import { createTenantLabels } from './tenant-labels.ts';
@@ -22,6 +22,8 @@ export interface HostMetrics {
   readonly contentType: string;
   /** The host's series and the process's, in the Prometheus text format. */
   render(): Promise<string>;
+  /** The same series as data, for the supervisor to add up across cells (the process's only when `withProcess`). */
+  json(withProcess: boolean): Promise<MetricsPart>;
   /** Counts one ended ask: outcome, error code, cache result, stage latencies, plugin failure, leak block. */
   askEnded(outcome: AskOutcome): void;
   /** Counts a session that could not start (session limit, plugin load failure, …). */
@@ -33,6 +35,52 @@ export interface HostMetrics {
    * connection ends, nothing else does.
    */
   connectionError(stage: ConnectionStage): void;
+}
+
+/** One process's (or one cell's) series as data: what {@link aggregateMetrics} adds up. */
+export type MetricsPart = object[];
+
+/** Prometheus text content type (format 0.0.4). */
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+/**
+ * Adds up the series of several cells (and the supervisor) into one Prometheus text: counters and
+ * histograms are summed, as prom-client's cluster aggregator does for its workers.
+ */
+export async function aggregateMetrics(parts: readonly MetricsPart[]): Promise<string> {
+  return AggregatorRegistry.aggregate([...parts]).metrics();
+}
+
+/** The supervisor's own series: what happens before a connection reaches a cell. */
+export interface SupervisorMetrics {
+  /** Counts a network error that ended one connection at the supervisor. */
+  connectionError(stage: ConnectionStage): void;
+  /** Counts a cell process that ended without being asked to (a crash, a kill). */
+  cellRestarted(slot: number): void;
+  /** Counts a request the supervisor answered itself because no cell could take it. */
+  refused(code: string): void;
+  /** The series as data, with the process's. */
+  json(): Promise<MetricsPart>;
+}
+
+/** Creates the supervisor's metrics, in a registry of their own. */
+export function createSupervisorMetrics(): SupervisorMetrics {
+  const registry = new Registry();
+  const registers = [registry];
+  const connectionErrors = new Counter({
+    name: 'ctx_connection_errors_total',
+    help: 'Network errors (resets, broken pipes) that ended one connection, by stage (http, upgrade, chat).',
+    labelNames: ['stage'],
+    registers,
+  });
+  const restarts = new Counter({ name: 'ctx_cell_restarts_total', help: 'Cell processes that ended unasked (crash, kill) and were replaced, by slot.', labelNames: ['slot'], registers });
+  const refusals = new Counter({ name: 'ctx_supervisor_refusals_total', help: 'Requests and upgrades the supervisor refused itself, by error code.', labelNames: ['code'], registers });
+  return {
+    connectionError: (stage) => connectionErrors.inc({ stage }),
+    cellRestarted: (slot) => restarts.inc({ slot: String(slot) }),
+    refused: (code) => refusals.inc({ code }),
+    json: async () => [...(await processMetrics().getMetricsAsJSON()), ...(await registry.getMetricsAsJSON())] as MetricsPart,
+  };
 }
 
 /** Where a connection was when it failed: reading an HTTP request, in a WebSocket upgrade, or in a chat session. */
@@ -109,6 +157,7 @@ export function createHostMetrics(options: HostMetricsOptions): HostMetrics {
   return {
     contentType: registry.contentType,
     render: async () => (await processMetrics().metrics()) + (await registry.metrics()),
+    json: async (withProcess) => [...(withProcess ? await processMetrics().getMetricsAsJSON() : []), ...(await registry.getMetricsAsJSON())] as MetricsPart,
     askEnded(outcome) {
       const tenant = labels.label(outcome.tenantId);
       asks.inc({ tenant, outcome: outcome.kind });

@@ -45,6 +45,7 @@ export function tenantCapabilities(options: CapabilityOptions): PluginCapabiliti
   const { scope, embedder, slot, current } = options;
   return {
     indexSearch: (request) => TenantIndex.of(scope.store, embedder).search(request, current()?.vector ?? null).slice(0, LIMITS.searchHitsMax * 2),
+    indexRows: () => TenantIndex.of(scope.store, embedder).size,
     chunkGet: (chunkId) => {
       const view = readChunk(scope, embedder, chunkId);
       if (view === undefined) return undefined;

@@ -15,7 +15,7 @@ import type { HostLogger } from '../log.ts';
 import { modelIdFor, type ChatModel, type ModelRouting } from '../models/model.ts';
 import type { Embedder } from '../retrieval/embedder.ts';
 import type { PluginCapabilities } from '../sandbox/capabilities.ts';
-import type { PluginModules, SessionPluginOptions, SessionPlugins } from '../sandbox/session-plugins.ts';
+import type { PluginModules, SessionPluginOptions, SessionPlugins, SliceRunner } from '../sandbox/session-plugins.ts';
 import { openSessionPlugins } from '../sandbox/session-plugins.ts';
 import { readSettings, type TenantSettings } from '../tenants/settings.ts';
 import type { TenantScope } from '../tenants/scope.ts';
@@ -66,6 +66,17 @@ export interface SessionDependencies {
   pluginOptions?: SessionPluginOptions;
   /** Counts an ask against the tenant's quota; throws TENANT_ASK_RATE_LIMIT when it is over. */
   admitAsk?: () => void;
+  /**
+   * Runs one slice of plugin work (a start, a call) when the cell's scheduler gives the tenant a
+   * turn (cells/scheduler.ts); without it, at once.
+   */
+  slice?: SliceRunner;
+  /**
+   * The session's share of the cell's plugin memory budget (cells/memory-budget.ts): told the bytes
+   * the plugins hold after they start and after each ask; false means they do not fit, and they are
+   * let go (TENANT_MEMORY_LIMIT at start; at the next ask after growing).
+   */
+  memory?: { fits(bytes: number): boolean };
   canaryOwner: CanaryOwner;
   /** The session's logger (it carries the tenant and session ids). */
   logger: HostLogger;
@@ -120,12 +131,33 @@ export class Session {
     return { retrieval: this.#deps.modules.retrieval.sha256, prompt: this.#deps.modules.prompt.sha256 };
   }
 
-  #createPlugins(): Promise<SessionPlugins> {
-    return openSessionPlugins(
+  async #createPlugins(): Promise<SessionPlugins> {
+    const plugins = await openSessionPlugins(
       this.#deps.modules,
       { retrieval: this.#capabilities('retrieval'), prompt: this.#capabilities('prompt') },
       this.#deps.pluginOptions,
+      this.#slice,
     );
+    const bytes = plugins.memoryBytes;
+    if (this.#deps.memory?.fits(bytes) === false) {
+      await plugins.close();
+      this.#deps.memory.fits(0);
+      throw new HostError('TENANT_MEMORY_LIMIT', `this session's plugins hold ${bytes} bytes, and the host's plugin memory budget has no room for them for this tenant now`);
+    }
+    return plugins;
+  }
+
+  /** Runs one slice of plugin work through the cell's scheduler (at once without one). */
+  readonly #slice: SliceRunner = (work) => (this.#deps.slice === undefined ? work() : this.#deps.slice(work));
+
+  /** After an ask: plugins that grew past what the budget lets this tenant hold are let go. */
+  async #checkMemory(): Promise<void> {
+    const plugins = this.#plugins;
+    if (plugins === undefined || this.#deps.memory === undefined) return;
+    if (this.#deps.memory.fits(plugins.memoryBytes)) return;
+    this.#plugins = undefined;
+    await plugins.close().catch(() => undefined);
+    this.#deps.memory.fits(0);
   }
 
   /** The host functions for one plugin slot: closures over this session's scope, nothing else. */
@@ -177,7 +209,7 @@ export class Session {
     if (exact !== undefined) return this.#serveCached(askId, question, exact, sink, started);
     const lookup = await this.#lookupSimilar(question, cached, performance.now() - exactStarted);
     if (lookup.kind === 'hit') return this.#serveCached(askId, question, lookup, sink, started);
-    const prepared = this.#phase.then(() => this.#prepare(question, lookup.vector, settings));
+    const prepared = this.#phase.then(() => this.#prepare(question, lookup.vector, settings)).finally(() => this.#checkMemory());
     this.#phase = prepared.catch(() => undefined);
     const { context, timings, cacheable } = await prepared;
     const modelStarted = performance.now();
@@ -278,12 +310,12 @@ export class Session {
     this.#current = state;
     try {
       const history = this.#history.map((turn) => ({ role: turn.role, content: turn.content }));
-      const ranked = await this.#guardPlugin(plugins.retrieve({ query: question, k: settings.topK, history }));
+      const ranked = await this.#guardPlugin(this.#slice(() => plugins.retrieve({ query: question, k: settings.topK, history })));
       const chunks = resolveRanked(this.#deps.scope, this.#deps.embedder, ranked, state);
       this.#deps.faultInjectResolved?.(state.resolved, chunks);
       const t2 = performance.now();
       const assembled = await this.#guardPlugin(
-        plugins.assemble({ systemPrompt: settings.systemPrompt, query: question, tokenBudget: settings.tokenBudget, history, chunks }),
+        this.#slice(() => plugins.assemble({ systemPrompt: settings.systemPrompt, query: question, tokenBudget: settings.tokenBudget, history, chunks })),
       );
       const t3 = performance.now();
       this.#deps.faultInjectAssembled?.(assembled.messages);

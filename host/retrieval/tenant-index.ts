@@ -51,7 +51,17 @@ export class TenantIndex {
     const index = new TenantIndex(embedder);
     const stale = store.meta.get('embedderId') !== embedder.id;
     const rewrites: [number, Float32Array][] = [];
+    // Only rows a document record lists are live: an ingest writes its rows first and lists them in
+    // its last transaction, so rows of an ingest a crash cut short (or replaced rows whose removal
+    // it cut short) are listed nowhere. They are dropped here.
+    const live = new Set<number>();
+    for (const { value: document } of store.documents.entries()) for (const row of document.rows) live.add(row);
+    const orphans: number[] = [];
     for (const { value: chunk } of store.chunks.entries()) {
+      if (!live.has(chunk.row)) {
+        orphans.push(chunk.row);
+        continue;
+      }
       let vector = stale ? undefined : decodeVector(store.vectors.get(chunk.row), embedder.dim);
       if (vector === undefined) {
         // The same text ingest embeds, so a re-embedded chunk matches a freshly ingested one.
@@ -60,9 +70,14 @@ export class TenantIndex {
       }
       index.add(chunk, store.chunkTerms.get(chunk.row) ?? { terms: [], length: 0 }, vector);
     }
-    if (rewrites.length > 0 || stale) {
+    if (rewrites.length > 0 || stale || orphans.length > 0) {
       store.transaction(() => {
         for (const [row, vector] of rewrites) store.vectors.put(row, encodeVector(vector));
+        for (const row of orphans) {
+          store.chunks.remove(row);
+          store.chunkTerms.remove(row);
+          store.vectors.remove(row);
+        }
         store.meta.put('embedderId', embedder.id);
       });
     }

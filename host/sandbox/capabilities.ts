@@ -49,4 +49,6 @@ export interface PluginCapabilities {
   kvSet(key: string, value: Uint8Array): void;
   embed(text: string): Float32Array;
   log(level: 'trace' | 'debug' | 'info' | 'warn' | 'error', message: string): void;
+  /** Rows an index search scans (what a search costs the plugin's fuel); 0 when unknown. */
+  indexRows?(): number;
 }

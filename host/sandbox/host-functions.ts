@@ -50,7 +50,40 @@ export interface HostFunctionOptions {
    * `internal error`; the details belong in the host's log.
    */
   onInternalError: (functionName: string, error: unknown) => void;
+  /**
+   * The plugin's fuel, for a metered module: host work is charged to it by the time it takes (a
+   * plugin cannot make the host compute for it for free), and a plugin with no fuel left gets no
+   * more host work done.
+   */
+  fuel?: HostCallFuel;
 }
+
+/** A metered plugin call's fuel, as the host functions charge it. */
+export interface HostCallFuel {
+  /** Whether the call has spent its budget. */
+  spent(): boolean;
+  /** Charges `fuel` for host work done (see {@link HOST_CALL_FUEL}). */
+  charge(fuel: number): void;
+}
+
+/**
+ * What host work costs the plugin, in fuel: a fixed part, a part per byte of request and response,
+ * and (for index_search) a part per index row searched. Counted from the sizes of the work, never
+ * from the clock, so a call's budget does not depend on how loaded the machine is. Calibrated on the
+ * reference 2-core machine against the worst-case metered loop (about 2,000,000 fuel per ms):
+ * embedding costs ~170 fuel per character (16,000 characters: 1.4 ms), a search ~40 per row at 256
+ * dimensions (10,000 rows: 0.2 ms with the vectors in cache; so the built-in retrieval's two searches
+ * fit the default budget even at LIMITS.chunksPerTenantMax), and a kv write's own work ~0.1 ms (its
+ * commit then waits for the disk, which is not CPU and not charged; a plugin at the smallest budget
+ * still gets a few writes in).
+ */
+export const HOST_CALL_FUEL: Readonly<Record<HostFunctionName, { fixed: number; perByte: number; perRow: number }>> = {
+  index_search: { fixed: 20_000, perByte: 50, perRow: 40 },
+  chunk_get: { fixed: 10_000, perByte: 4, perRow: 0 },
+  kv_get: { fixed: 20_000, perByte: 4, perRow: 0 },
+  kv_set: { fixed: 200_000, perByte: 8, perRow: 0 },
+  embed: { fixed: 10_000, perByte: 200, perRow: 0 },
+};
 
 type HostFunctionName = (typeof HOST_FUNCTION_NAMES)[number];
 type Handler = (request: Uint8Array) => Uint8Array;
@@ -112,8 +145,9 @@ function handlers(capabilities: PluginCapabilities, limits: HostFunctionOptions)
   };
 }
 
-/** Wraps a handler with the call cap, the request read, the response store and the catch-all. */
-function guarded(name: HostFunctionName, handler: Handler, options: HostFunctionOptions): HostFunction {
+/** Wraps a handler with the call cap, the request read, the fuel charge, the response store and the catch-all. */
+function guarded(name: HostFunctionName, handler: Handler, options: HostFunctionOptions, rows: () => number): HostFunction {
+  const price = HOST_CALL_FUEL[name];
   const { budget } = options;
   return (memory: GuestMemory, offset: unknown): bigint => {
     let response: Uint8Array;
@@ -130,9 +164,17 @@ function guarded(name: HostFunctionName, handler: Handler, options: HostFunction
         budget.failure ??= new HostError('PLUGIN_TIMEOUT', `the plugin called ${name} within ${LIMITS.pluginHostCallMarginMs} ms of its wall-clock limit; the call is stopped`);
         throw new StatusError(HostStatus.limit, `${name}: the call is at its wall-clock limit`);
       }
+      if (options.fuel?.spent() === true) throw new StatusError(HostStatus.limit, `${name}: the call has spent its fuel budget`);
       const read = memory.readBlock(offset, options.hostCallInputBytesMax);
       if (!read.ok) throw new StatusError(read.reason === 'too_large' ? HostStatus.limit : HostStatus.badRequest, `${name}: ${read.message}`);
-      response = handler(read.bytes);
+      let answered: Uint8Array | undefined;
+      try {
+        answered = handler(read.bytes);
+      } finally {
+        const bytes = read.bytes.byteLength + (answered?.byteLength ?? 0);
+        options.fuel?.charge(price.fixed + price.perByte * bytes + price.perRow * (price.perRow === 0 ? 0 : rows()));
+      }
+      response = answered;
     } catch (error: unknown) {
       const { status, message } = statusOf(error);
       if (status === HostStatus.internal && !(error instanceof HostError)) reportInternal(options, name, error);
@@ -164,11 +206,12 @@ function reportInternal(options: HostFunctionOptions, name: string, error: unkno
  */
 export function createHostFunctions(capabilities: PluginCapabilities, options: HostFunctionOptions): Record<HostFunctionName, HostFunction> {
   const table = handlers(capabilities, options);
+  const rows = (): number => capabilities.indexRows?.() ?? 0;
   return {
-    index_search: guarded('index_search', table.index_search, options),
-    chunk_get: guarded('chunk_get', table.chunk_get, options),
-    kv_get: guarded('kv_get', table.kv_get, options),
-    kv_set: guarded('kv_set', table.kv_set, options),
-    embed: guarded('embed', table.embed, options),
+    index_search: guarded('index_search', table.index_search, options, rows),
+    chunk_get: guarded('chunk_get', table.chunk_get, options, rows),
+    kv_get: guarded('kv_get', table.kv_get, options, rows),
+    kv_set: guarded('kv_set', table.kv_set, options, rows),
+    embed: guarded('embed', table.embed, options, rows),
   };
 }

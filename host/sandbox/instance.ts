@@ -16,7 +16,7 @@ import type { PluginCapabilities } from './capabilities.ts';
 import { loadWasmPlugin, type GuestCallResult, type GuestLogLevel, type WasmPlugin } from './extism.ts';
 import { fuelGuards } from './fuel.ts';
 import { createHostFunctions, type HostCallBudget } from './host-functions.ts';
-import { START_EXPORT } from './metering.ts';
+import { FUEL_EXPORT, START_EXPORT } from './metering.ts';
 import { assertSlotExport, compilePlugin, HOST_NAMESPACE, SLOT_EXPORTS, type CompiledPlugin } from './module-cache.ts';
 import {
   decodeAssembleOutput,
@@ -84,6 +84,8 @@ export interface RetrievalPluginInstance {
    *   PLUGIN_MEMORY_LIMIT, PLUGIN_BUSY.
    */
   retrieve(input: RetrieveInput): Promise<RankedChunk[]>;
+  /** Bytes the instance holds now (its linear memory plus a fixed overhead), for the memory budget. */
+  readonly memoryBytes: number;
   /** Closes the instance; queued calls fail with PLUGIN_FAILED. Idempotent. */
   close(): Promise<void>;
 }
@@ -97,6 +99,8 @@ export interface PromptPluginInstance {
    * @throws {HostError} as {@link RetrievalPluginInstance.retrieve}.
    */
   assemble(input: AssembleInput): Promise<AssembleOutput>;
+  /** Bytes the instance holds now (its linear memory plus a fixed overhead), for the memory budget. */
+  readonly memoryBytes: number;
   /** Closes the instance; queued calls fail with PLUGIN_FAILED. Idempotent. */
   close(): Promise<void>;
 }
@@ -161,14 +165,27 @@ class Sandbox {
   #closed = false;
 
   #running = '';
+  readonly #metered: boolean;
 
   constructor(options: PluginInstanceOptions, limits: InstanceLimits, compiled: CompiledPlugin) {
     this.#slot = options.slot;
     this.#capabilities = options.capabilities;
     this.#limits = limits;
     this.#guards = [];
+    this.#metered = compiled.metered;
     if (compiled.metered) this.#guards.push(fuelGuards(options.fuelPerCall ?? LIMITS.pluginFuelPerCallDefault, () => this.#running));
     if (options.guards !== undefined) this.#guards.push(options.guards);
+  }
+
+  /** The fuel global of a metered module once it is loaded (host work is charged to it). */
+  #fuel(): WebAssembly.Global | undefined {
+    return this.#metered ? (this.#plugin?.exports[FUEL_EXPORT] as WebAssembly.Global | undefined) : undefined;
+  }
+
+  /** Bytes this instance holds: its linear memory as grown so far, plus what an instance costs besides. */
+  get memoryBytes(): number {
+    const memory = this.#plugin?.exports['memory'];
+    return (memory instanceof WebAssembly.Memory ? memory.buffer.byteLength : 0) + LIMITS.pluginInstanceOverheadBytes;
   }
 
   /** Instantiates the module with host functions that close over this sandbox's capabilities only. */
@@ -178,6 +195,13 @@ class Sandbox {
       hostCallsPerCallMax: this.#limits.hostCallsPerCallMax,
       hostCallInputBytesMax: this.#limits.hostCallInputBytesMax,
       onInternalError,
+      fuel: {
+        spent: () => ((this.#fuel()?.value as bigint | undefined) ?? 0n) < 0n,
+        charge: (spent) => {
+          const fuel = this.#fuel();
+          if (fuel !== undefined) fuel.value = (fuel.value as bigint) - BigInt(Math.ceil(spent));
+        },
+      },
     });
     try {
       this.#plugin = await loadWasmPlugin(module, {
@@ -374,12 +398,18 @@ export async function createPluginInstance(wasm: Uint8Array | CompiledPlugin, op
       slot: 'retrieval',
       sha256: compiled.sha256,
       retrieve: async (input) => sandbox.enqueue(encodeRetrieveInput(input), (output) => decodeRetrieveOutput(output, input.k)),
+      get memoryBytes() {
+        return sandbox.memoryBytes;
+      },
       close,
     };
   }
   return {
     slot: 'prompt',
     sha256: compiled.sha256,
+    get memoryBytes() {
+      return sandbox.memoryBytes;
+    },
     assemble: async (input) => {
       const chunkIds = new Set(input.chunks.map((chunk) => chunk.chunkId));
       return sandbox.enqueue(encodeAssembleInput(input), (output) => decodeAssembleOutput(output, chunkIds));

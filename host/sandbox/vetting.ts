@@ -51,16 +51,16 @@ function invalid(message: string): HostError {
 }
 
 /**
- * Vets `bytes` as a plugin for `slot` and meters it.
+ * Vets `bytes` as a plugin for `slot` and meters it (in the metering worker's turn of `tenantId`).
  *
  * @example
  * ```ts
  * const { report, module } = await vetPlugin(upload, 'retrieval', metering);
  * ```
  * @throws {HostError} PLUGIN_INVALID naming the refused property; PLUGIN_BUSY when the metering
- *   queue is full.
+ *   queue (or the tenant's share of it) is full.
  */
-export async function vetPlugin(bytes: Uint8Array, slot: PluginSlot, metering: MeteringService): Promise<VettedPlugin> {
+export async function vetPlugin(bytes: Uint8Array, slot: PluginSlot, metering: MeteringService, tenantId?: string): Promise<VettedPlugin> {
   if (bytes.byteLength > LIMITS.pluginUploadBytesMax) {
     throw invalid(`the module is ${bytes.byteLength} bytes, over the limit of ${LIMITS.pluginUploadBytesMax}`);
   }
@@ -77,7 +77,7 @@ export async function vetPlugin(bytes: Uint8Array, slot: PluginSlot, metering: M
   checkExports(exports, slot);
   let metered;
   try {
-    metered = await metering.meter(bytes);
+    metered = await metering.meter(bytes, tenantId === undefined ? {} : { tenantId });
   } catch (error: unknown) {
     if (error instanceof MeteringRefusal) throw invalid(error.message);
     throw error;

@@ -23,6 +23,8 @@ interface OpenEnvironment {
   store: TenantStore;
   leases: number;
   lastUsed: number;
+  /** Set by {@link TenantEnvironments.evict}: closed when its last lease ends, and not leased again meanwhile. */
+  retiring: boolean;
 }
 
 /** Options for {@link TenantEnvironments}. */
@@ -48,6 +50,13 @@ export class TenantEnvironments {
     return this.#open.size;
   }
 
+  /** Leases held now on all environments together. */
+  get leaseTotal(): number {
+    let total = 0;
+    for (const entry of this.#open.values()) total += entry.leases;
+    return total;
+  }
+
   /** Leases held on a tenant's environment now (0 when it is not open): what tests check for leaks. */
   leaseCount(tenantId: string): number {
     return this.#open.get(tenantId)?.leases ?? 0;
@@ -60,6 +69,9 @@ export class TenantEnvironments {
    */
   acquire(tenant: TenantRecord): TenantLease {
     let entry = this.#open.get(tenant.id);
+    if (entry?.retiring === true) {
+      throw new HostError('STORAGE_ENV_LIMIT', `the environment of tenant ${tenant.id} is closing here (the tenant moved); try again shortly`);
+    }
     if (entry === undefined) {
       this.#makeRoom();
       entry = this.#openEnvironment(tenant);
@@ -76,6 +88,7 @@ export class TenantEnvironments {
         released = true;
         held.leases -= 1;
         held.lastUsed = performance.now();
+        if (held.retiring && held.leases === 0) this.#retire(tenant.id, held);
       },
     };
   }
@@ -96,7 +109,7 @@ export class TenantEnvironments {
       // A wrong key can make LMDB fail while opening its tables (MDB_PAGE_NOTFOUND).
       throw new HostError('STORAGE_MASTER_KEY', `the data key of tenant ${tenant.id} does not decrypt its environment`);
     }
-    return { env, store, leases: 0, lastUsed: performance.now() };
+    return { env, store, leases: 0, lastUsed: performance.now(), retiring: false };
   }
 
   #makeRoom(): void {
@@ -120,6 +133,24 @@ export class TenantEnvironments {
   /** The directory holding a tenant's environment. */
   directoryOf(tenant: TenantRecord): string {
     return join(this.#options.dataDir, 'tenants', tenant.id);
+  }
+
+  /**
+   * Closes the tenant's environment once nobody leases it (its cell lets go of a tenant that moved
+   * to another cell, whose own reads then start from the disk). Until its last lease ends, it is
+   * leased to nobody new (STORAGE_ENV_LIMIT, retryable), so no stale in-memory index is served.
+   */
+  async evict(tenantId: string): Promise<void> {
+    const entry = this.#open.get(tenantId);
+    if (entry === undefined) return;
+    entry.retiring = true;
+    if (entry.leases === 0) this.#retire(tenantId, entry);
+    await Promise.all(this.#closing);
+  }
+
+  #retire(tenantId: string, entry: OpenEnvironment): void {
+    if (this.#open.get(tenantId) === entry) this.#open.delete(tenantId);
+    this.#track(entry.env.close());
   }
 
   /**

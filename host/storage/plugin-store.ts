@@ -93,15 +93,31 @@ export function storePluginVersion(
       const dropped = kept.shift() as PluginVersion;
       store.pluginModules.remove(moduleKey(slot, dropped.version));
     }
-    const otherBytes = SLOTS.filter((other) => other !== slot).flatMap((other) => readPluginSlot(store, other).versions).reduce((sum, v) => sum + v.moduleBytes, 0);
-    const total = otherBytes + kept.reduce((sum, v) => sum + v.moduleBytes, 0) + module.byteLength;
-    if (total > LIMITS.pluginStoreBytesPerTenantMax) {
-      throw new HostError('STORAGE_QUOTA', `plugin modules would take ${total} bytes, over the tenant's quota of ${LIMITS.pluginStoreBytesPerTenantMax}; delete or replace older versions`);
-    }
+    assertWithinQuota(store, slot, kept, module.byteLength);
     store.pluginModules.put(moduleKey(slot, version.version), module);
     store.plugins.put(slot, { active: version.version, versions: [...kept, version], nextVersion: record.nextVersion + 1 } satisfies PluginSlotRecord);
     return version;
   });
+}
+
+/**
+ * Checks, before an upload is metered (seconds of a shared worker), that a module of at least
+ * `bytes` could be stored in `slot` at all: metering only adds code, so an upload that does not fit
+ * now never will, and it is refused without taking its turn in the metering worker.
+ * @throws {HostError} STORAGE_QUOTA when it would not fit the tenant's plugin quota.
+ */
+export function assertPluginRoom(store: TenantStore, slot: StoredSlot, bytes: number): void {
+  const kept = [...readPluginSlot(store, slot).versions];
+  while (kept.length >= LIMITS.pluginVersionsPerSlotMax) kept.shift();
+  assertWithinQuota(store, slot, kept, bytes);
+}
+
+function assertWithinQuota(store: TenantStore, slot: StoredSlot, kept: readonly PluginVersion[], bytes: number): void {
+  const otherBytes = SLOTS.filter((other) => other !== slot).flatMap((other) => readPluginSlot(store, other).versions).reduce((sum, v) => sum + v.moduleBytes, 0);
+  const total = otherBytes + kept.reduce((sum, v) => sum + v.moduleBytes, 0) + bytes;
+  if (total > LIMITS.pluginStoreBytesPerTenantMax) {
+    throw new HostError('STORAGE_QUOTA', `plugin modules would take ${total} bytes, over the tenant's quota of ${LIMITS.pluginStoreBytesPerTenantMax}; delete or replace older versions`);
+  }
 }
 
 /**

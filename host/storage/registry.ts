@@ -86,6 +86,8 @@ export class Registry {
   #path = '';
   /** The retired registry of the last rotation closing and being deleted; close() waits for it. */
   #retiring: Promise<void> = Promise.resolve();
+  /** Set while another process rotates the master key: writes are refused (see {@link freeze}). */
+  #frozen = false;
 
   private constructor(env: KvEnvironment, master: MasterKey) {
     this.#env = env;
@@ -145,6 +147,52 @@ export class Registry {
   }
 
   /**
+   * Refuses writes until {@link follow}: another process is rotating the master key, and a write to
+   * this (soon retired) registry would be lost. Reads go on.
+   */
+  freeze(): void {
+    this.#frozen = true;
+  }
+
+  /**
+   * Follows a rotation another process made: reopens the registry (now encrypted for `next`) in
+   * place of the retired one, and accepts writes again.
+   * @throws {HostError} STORAGE_MASTER_KEY when `next` does not open the registry.
+   */
+  follow(next: MasterKey): void {
+    const expected = masterKeyCheck(next);
+    const env = openKvEnvironment({ path: this.#path, encryptionKey: registryEncryptionKey(next), mapSizeBytes: REGISTRY_MAP_BYTES });
+    if (env.table('meta', 'structured').get('masterKeyCheck') !== expected) {
+      void env.close();
+      throw new HostError('STORAGE_MASTER_KEY', 'the rotated master key does not open the registry');
+    }
+    const retired = this.#env;
+    this.#adopt(env, next);
+    this.#retiring = retired.close();
+    this.#frozen = false;
+  }
+
+  #adopt(env: KvEnvironment, master: MasterKey): void {
+    this.#env = env;
+    this.#master = master;
+    this.#meta = env.table('meta', 'structured');
+    this.#tenants = env.table('tenants', 'structured');
+    this.#apiKeys = env.table('apiKeys', 'structured');
+    this.#canaries = env.table('canaries', 'structured');
+    this.#decoys = env.table('decoys', 'structured');
+  }
+
+  #assertWritable(): void {
+    if (this.#frozen) throw new HostError('STORAGE_BUSY', 'the master key is being rotated; try again shortly');
+  }
+
+  /** Runs `action` as one write transaction, unless a rotation elsewhere has frozen the registry. */
+  #write<T>(action: () => T): T {
+    this.#assertWritable();
+    return this.#env.transaction(action);
+  }
+
+  /**
    * Rotates the master key while the host keeps serving. The registry's own encryption key derives
    * from the master key, so it is re-encrypted, not edited: a new registry is written beside the old
    * one (`registry-next`; no dot: lmdb-js takes a path with an extension for a file) with every tenant's data key unwrapped by the old master key and wrapped
@@ -160,6 +208,7 @@ export class Registry {
    * @throws {HostError} STORAGE_MASTER_KEY when the new key is the current one.
    */
   rotateMasterKey(next: MasterKey): { tenants: number } {
+    this.#assertWritable();
     if (next.bytes.equals(this.#master.bytes)) throw new HostError('STORAGE_MASTER_KEY', 'the new master key is the current one');
     const nextPath = `${this.#path}-next`;
     rmSync(nextPath, { recursive: true, force: true });
@@ -177,13 +226,7 @@ export class Registry {
     renameSync(this.#path, retiredPath);
     renameSync(nextPath, this.#path);
     const retired = this.#env;
-    this.#env = nextEnv;
-    this.#master = next;
-    this.#meta = nextEnv.table('meta', 'structured');
-    this.#tenants = nextEnv.table('tenants', 'structured');
-    this.#apiKeys = nextEnv.table('apiKeys', 'structured');
-    this.#canaries = nextEnv.table('canaries', 'structured');
-    this.#decoys = nextEnv.table('decoys', 'structured');
+    this.#adopt(nextEnv, next);
     this.#retiring = retired.close().finally(() => rmSync(retiredPath, { recursive: true, force: true }));
     return { tenants };
   }
@@ -227,7 +270,7 @@ export class Registry {
       wrappedKey: wrapTenantKey(this.#master, id, newTenantDataKey()),
       canary: `ctxcanary-${randomHex(12)}`,
     };
-    const apiKey = this.#env.transaction(() => {
+    const apiKey = this.#write(() => {
       const count = this.#tenantCount();
       if (count >= LIMITS.tenantsMax) throw new HostError('TENANT_INVALID', `tenant count is at its limit ${LIMITS.tenantsMax}`);
       this.#tenants.put(id, tenant);
@@ -266,7 +309,7 @@ export class Registry {
 
   /** Issues a new API key for a tenant (key rotation: issue, switch, then revoke the old one). */
   issueApiKey(tenant: TenantRecord): string {
-    return this.#env.transaction(() => this.#issueKey(tenant.id));
+    return this.#write(() => this.#issueKey(tenant.id));
   }
 
   #issueKey(tenantId: string): string {
@@ -281,6 +324,14 @@ export class Registry {
    * Returns undefined for malformed, unknown, revoked keys and keys of deleted tenants.
    */
   authenticate(apiKey: string): TenantRecord | undefined {
+    return this.authenticateKey(apiKey)?.tenant;
+  }
+
+  /**
+   * {@link authenticate}, also naming the key's id (what a session opened with the key records, so
+   * that revoking the key can end it).
+   */
+  authenticateKey(apiKey: string): { tenant: TenantRecord; keyId: string } | undefined {
     // Every path does the same work — one key record read, one HMAC, one tenant record read — so
     // the time taken does not tell a malformed key from an unknown key id or a wrong secret. Where
     // no real record exists, a decoy record of the same shape is read in its place.
@@ -290,17 +341,21 @@ export class Registry {
     const ok = verifySecret(match?.[2] ?? 'x', keyRecord.secret);
     const tenant = (record === undefined ? undefined : this.#tenants.get(record.tenantId)) ?? (this.#decoys.get('tenant') as TenantRecord);
     if (!ok || record === undefined || record.revokedAt !== null || tenant.id !== record.tenantId) return undefined;
-    return tenant;
+    return { tenant, keyId: match?.[1] as string };
   }
 
-
+  /** Whether `keyId` is a live (not revoked) key of `tenantId`: a handed-over connection is checked again with it. */
+  keyIsActive(keyId: string, tenantId: string): boolean {
+    const record = this.#apiKeys.get(keyId);
+    return record !== undefined && record.tenantId === tenantId && record.revokedAt === null;
+  }
 
   /** Revokes one key by its id (the 16 hex characters after `ctx_`) or by the whole key. */
   revokeApiKey(keyIdOrKey: string): { keyId: string; tenantId: string } | undefined {
     const keyId = API_KEY_PATTERN.exec(keyIdOrKey)?.[1] ?? keyIdOrKey;
     const record = this.#apiKeys.get(keyId);
     if (record === undefined) return undefined;
-    if (record.revokedAt === null) this.#apiKeys.put(keyId, { ...record, revokedAt: Date.now() });
+    if (record.revokedAt === null) this.#write(() => this.#apiKeys.put(keyId, { ...record, revokedAt: Date.now() }));
     return { keyId, tenantId: record.tenantId };
   }
 
@@ -355,6 +410,7 @@ export class Registry {
    *   TENANT_INVALID for a malformed record.
    */
   adoptTenant(control: TenantControlRecord, dataKey: string): TenantRecord {
+    this.#assertWritable();
     if (!TENANT_ID_PATTERN.test(control.id) || !new RegExp(`^${CANARY_PATTERN.source}$`).test(control.canary) || dataKey.length !== 32) {
       throw new HostError('TENANT_INVALID', 'the imported tenant record is malformed');
     }
@@ -380,7 +436,7 @@ export class Registry {
 
   /** Restores an imported tenant's API key hashes (the last step of an import). */
   restoreApiKeys(tenant: TenantRecord, keys: TenantControlRecord['apiKeys']): void {
-    this.#env.transaction(() => {
+    this.#write(() => {
       for (const { keyId, secret, createdAt, revokedAt } of keys) this.#apiKeys.put(keyId, { tenantId: tenant.id, secret, createdAt, revokedAt });
     });
   }
@@ -395,7 +451,7 @@ export class Registry {
    * one transaction, so the data directory is unreadable before it is removed.
    */
   forgetTenant(tenant: TenantRecord): void {
-    this.#env.transaction(() => {
+    this.#write(() => {
       for (const { key, value } of this.#apiKeys.entries()) {
         if (value.tenantId === tenant.id) this.#apiKeys.remove(key);
       }
@@ -407,7 +463,7 @@ export class Registry {
 
   /** Stores the operator key's hash (first start without CTX_OPERATOR_KEY). */
   setOperatorKeyHash(hash: SecretHash): void {
-    this.#meta.put('operatorKey', hash);
+    this.#write(() => this.#meta.put('operatorKey', hash));
   }
 
   /** The stored operator key hash, if one was generated. */

@@ -1,13 +1,14 @@
 /**
  * TenantScope: the only way to reach a tenant's data (DESIGN.md invariant 1). A scope is minted
- * here and only here — by authenticating an API key or a ticket, or by an operator command naming
- * the tenant — and cannot be forged elsewhere: its constructor is private, it holds `#private`
+ * here and only here — by authenticating an API key (in a cell, or in the supervisor, which hands
+ * the connection over with the key's id: see {@link mintScopeFromHandoff}), or by an operator
+ * command naming the tenant — and cannot be forged elsewhere: its constructor is private, it holds `#private`
  * fields (so no object literal can pass for one), and the mint token is a module-private symbol.
  * A scope is also a lease on the tenant's open environment: release it when the session or request ends.
  */
 import assert from 'node:assert/strict';
 import { HostError } from '../errors.ts';
-import { hashSecret, randomToken, verifySecret, type SecretHash } from '../storage/keys.ts';
+import { hashSecret, verifySecret, type SecretHash } from '../storage/keys.ts';
 import type { TenantEnvironments, TenantLease } from '../storage/environments.ts';
 import type { Registry, TenantRecord } from '../storage/registry.ts';
 import type { TenantStore } from '../storage/tenant-store.ts';
@@ -25,18 +26,20 @@ export class TenantScope {
   readonly #tenant: TenantRecord;
   readonly #lease: TenantLease;
   readonly #endUser: string | undefined;
+  readonly #keyId: string | undefined;
   #released = false;
 
-  private constructor(mint: symbol, tenant: TenantRecord, lease: TenantLease, endUser: string | undefined) {
+  private constructor(mint: symbol, tenant: TenantRecord, lease: TenantLease, minted: Minted) {
     assert.ok(mint === MINT, 'TenantScope is minted only by tenants/scope.ts');
     this.#tenant = tenant;
     this.#lease = lease;
-    this.#endUser = endUser;
+    this.#endUser = minted.endUser;
+    this.#keyId = minted.keyId;
   }
 
   /** @internal Used by the mint functions of this module only. */
-  static [MINT](tenant: TenantRecord, lease: TenantLease, endUser: string | undefined): TenantScope {
-    return new TenantScope(MINT, tenant, lease, endUser);
+  static [MINT](tenant: TenantRecord, lease: TenantLease, minted: Minted): TenantScope {
+    return new TenantScope(MINT, tenant, lease, minted);
   }
 
   /** The tenant's id (for logs, metrics and routing; never a key to data by itself). */
@@ -52,6 +55,14 @@ export class TenantScope {
   /** The end user a browser ticket named, if any (for per-user cache scope). */
   get endUser(): string | undefined {
     return this.#endUser;
+  }
+
+  /**
+   * The id of the API key this scope was minted with (directly, or through a ticket that key
+   * minted); undefined for operator scopes. Revoking that key ends what it opened.
+   */
+  get keyId(): string | undefined {
+    return this.#keyId;
   }
 
   /** This tenant's canary token (the guard must never see it in another tenant's context). */
@@ -81,9 +92,15 @@ export class TenantScope {
   }
 }
 
-function mint(authority: TenantAuthority, tenant: TenantRecord, endUser?: string): TenantScope {
+/** How a scope was minted: the key behind it and the end user a ticket named. */
+interface Minted {
+  keyId: string | undefined;
+  endUser: string | undefined;
+}
+
+function mint(authority: TenantAuthority, tenant: TenantRecord, minted: Minted): TenantScope {
   const lease = authority.environments.acquire(tenant);
-  return TenantScope[MINT](tenant, lease, endUser);
+  return TenantScope[MINT](tenant, lease, minted);
 }
 
 /**
@@ -91,67 +108,35 @@ function mint(authority: TenantAuthority, tenant: TenantRecord, endUser?: string
  * @throws {HostError} AUTH_INVALID_KEY for malformed, unknown or revoked keys (same time for each).
  */
 export function mintScopeFromApiKey(authority: TenantAuthority, apiKey: string): TenantScope {
-  const tenant = authority.registry.authenticate(apiKey);
-  if (tenant === undefined) throw new HostError('AUTH_INVALID_KEY', 'the API key is unknown or revoked');
-  return mint(authority, tenant);
-}
-
-/** A short-lived, single-use ticket for browsers, which cannot set an Authorization header on WebSocket. */
-interface Ticket {
-  tenantId: string;
-  endUser: string | undefined;
-  expiresAt: number;
-}
-
-/** Issues and redeems chat tickets. Tickets live in memory only: a restart invalidates them, by design. */
-export class TicketBook {
-  #tickets = new Map<string, Ticket>();
-  #ttlMs: number;
-  #max: number;
-
-  constructor(options: { ttlMs: number; max: number }) {
-    this.#ttlMs = options.ttlMs;
-    this.#max = options.max;
-  }
-
-  /**
-   * Issues a ticket for the tenant of `scope`, optionally naming an end user.
-   * @throws {HostError} PROTOCOL_RATE_LIMIT when too many tickets are outstanding.
-   */
-  issue(scope: TenantScope, endUser?: string): { ticket: string; expiresAt: number } {
-    this.#sweep();
-    if (this.#tickets.size >= this.#max) {
-      throw new HostError('PROTOCOL_RATE_LIMIT', `${this.#max} tickets are outstanding; redeem or let some expire`);
-    }
-    const ticket = `tkt_${randomToken(24)}`;
-    const expiresAt = Date.now() + this.#ttlMs;
-    this.#tickets.set(ticket, { tenantId: scope.tenantId, endUser, expiresAt });
-    return { ticket, expiresAt };
-  }
-
-  /** Removes and returns a live ticket; undefined when unknown, used or expired. */
-  take(ticket: string): Ticket | undefined {
-    const found = this.#tickets.get(ticket);
-    this.#tickets.delete(ticket);
-    if (found === undefined || found.expiresAt < Date.now()) return undefined;
-    return found;
-  }
-
-  #sweep(): void {
-    const now = Date.now();
-    for (const [key, value] of this.#tickets) if (value.expiresAt < now) this.#tickets.delete(key);
-  }
+  const found = authority.registry.authenticateKey(apiKey);
+  if (found === undefined) throw new HostError('AUTH_INVALID_KEY', 'the API key is unknown or revoked');
+  return mint(authority, found.tenant, { keyId: found.keyId, endUser: undefined });
 }
 
 /**
- * Mints a scope by redeeming a ticket (single use).
- * @throws {HostError} AUTH_INVALID_KEY when the ticket is unknown, used, expired, or its tenant is gone.
+ * What the supervisor established when it authenticated a chat upgrade (an API key, or a ticket
+ * that key minted) before it handed the connection to the tenant's cell over their private channel.
  */
-export function mintScopeFromTicket(authority: TenantAuthority, tickets: TicketBook, ticket: string): TenantScope {
-  const found = tickets.take(ticket);
-  const tenant = found === undefined ? undefined : authority.registry.findTenant(found.tenantId);
-  if (found === undefined || tenant === undefined) throw new HostError('AUTH_INVALID_KEY', 'the ticket is unknown, used or expired');
-  return mint(authority, tenant, found.endUser);
+export interface UpgradeHandoff {
+  tenantId: string;
+  /** The key behind the connection: checked again here, so a key revoked meanwhile opens nothing. */
+  keyId: string;
+  /** The end user a ticket named. */
+  endUser?: string;
+}
+
+/**
+ * Mints the scope of a connection the supervisor authenticated and handed over: the cell checks
+ * again that the key is a live key of that tenant, so the handoff alone (a tenant id) opens nothing.
+ * Only the cell's intake of handed connections calls this.
+ * @throws {HostError} AUTH_INVALID_KEY when the key was revoked or the tenant deleted since.
+ */
+export function mintScopeFromHandoff(authority: TenantAuthority, handoff: UpgradeHandoff): TenantScope {
+  const tenant = authority.registry.findTenant(handoff.tenantId);
+  if (tenant === undefined || !authority.registry.keyIsActive(handoff.keyId, handoff.tenantId)) {
+    throw new HostError('AUTH_INVALID_KEY', 'the API key or ticket was revoked, or its tenant deleted');
+  }
+  return mint(authority, tenant, { keyId: handoff.keyId, endUser: handoff.endUser });
 }
 
 /** Proof that the caller is the operator. Minted by {@link authenticateOperator} or by local CLI access. */
@@ -208,7 +193,7 @@ export function mintScopeForOperator(authority: TenantAuthority, operator: Opera
   assert.ok(operator instanceof OperatorCredential);
   const tenant = authority.registry.findTenant(tenantId);
   if (tenant === undefined) throw new HostError('TENANT_NOT_FOUND', `no tenant has id ${JSON.stringify(tenantId)}`);
-  return mint(authority, tenant);
+  return mint(authority, tenant, { keyId: undefined, endUser: undefined });
 }
 
 /**

@@ -55,7 +55,7 @@ export interface TenantSettings {
   model: ModelSettings;
   /**
    * Fuel (metered CPU work) each plugin call may spend, within the operator's ceiling
-   * LIMITS.pluginFuelPerCallMax; the default is about 50 ms of the worst-case loop.
+   * ({@link SettingsBounds}); the default is about 10 ms of the worst-case loop.
    */
   pluginFuelPerCall: number;
   cache: CacheSettings;
@@ -83,7 +83,6 @@ export const TENANT_SETTINGS_DEFAULTS: TenantSettings = {
 /** Ranges, shown in error messages. */
 const TOP_K_RANGE = [1, LIMITS.retrievedChunksMax] as const;
 const TOKEN_BUDGET_RANGE = [50, 32_000] as const;
-const PLUGIN_FUEL_RANGE = [LIMITS.pluginFuelPerCallMin, LIMITS.pluginFuelPerCallMax] as const;
 const NAME_PATTERN = /^[A-Za-z0-9._:/@-]{0,128}$/;
 /** Below 0.5 the similarity path would answer loosely related questions (bench/cache-quality.ts). */
 const CACHE_THRESHOLD_RANGE = [0.5, 1] as const;
@@ -92,11 +91,23 @@ const CACHE_QUOTA_RANGE = [LIMITS.cacheBytesPerTenantMin, LIMITS.cacheBytesPerTe
 const RETENTION_DAYS_RANGE = [1, LIMITS.feedbackRetentionDaysMax] as const;
 
 /**
- * Reads the tenant's settings (defaults where none are stored). Every ask reads them, so they are
- * kept with the open environment and replaced by {@link patchSettings}; the copy returned is the
- * caller's to keep.
+ * What the operator allows tenants to set: a tenant's settings live within these, whatever it
+ * stored (a ceiling lowered later clamps what was allowed before).
  */
-export function readSettings(scope: TenantScope): TenantSettings {
+export interface SettingsBounds {
+  /** The operator's fuel ceiling per plugin call (config PLUGIN_FUEL_PER_CALL_MAX). */
+  pluginFuelPerCallMax: number;
+}
+
+/** The bounds of a host that sets none: the default fuel ceiling (about 10 ms per call). */
+export const DEFAULT_SETTINGS_BOUNDS: SettingsBounds = { pluginFuelPerCallMax: LIMITS.pluginFuelPerCallCeilingDefault };
+
+/**
+ * Reads the tenant's settings (defaults where none are stored), within the operator's `bounds`.
+ * Every ask reads them, so they are kept with the open environment and replaced by
+ * {@link patchSettings}; the copy returned is the caller's to keep.
+ */
+export function readSettings(scope: TenantScope, bounds: SettingsBounds = DEFAULT_SETTINGS_BOUNDS): TenantSettings {
   const current = scope.store.derived('settings', (store) => {
     const stored = store.meta.get('settings') as Partial<TenantSettings> | undefined;
     const model = { ...TENANT_SETTINGS_DEFAULTS.model, ...stored?.model };
@@ -104,7 +115,9 @@ export function readSettings(scope: TenantScope): TenantSettings {
     const feedback = { ...TENANT_SETTINGS_DEFAULTS.feedback, ...stored?.feedback };
     return { value: { ...TENANT_SETTINGS_DEFAULTS, ...stored, model, cache, feedback } };
   });
-  return copySettings(current.value);
+  const settings = copySettings(current.value);
+  settings.pluginFuelPerCall = Math.min(settings.pluginFuelPerCall, bounds.pluginFuelPerCallMax);
+  return settings;
 }
 
 /** A copy whose nested groups are not shared with the value kept by the open environment. */
@@ -116,8 +129,8 @@ function copySettings(settings: TenantSettings): TenantSettings {
  * Applies a validated patch and stores the result.
  * @throws {HostError} CONFIG_INVALID naming the setting, its value and what is allowed.
  */
-export function patchSettings(scope: TenantScope, patch: unknown): TenantSettings {
-  const next = applyPatch(readSettings(scope), patch);
+export function patchSettings(scope: TenantScope, patch: unknown, bounds: SettingsBounds = DEFAULT_SETTINGS_BOUNDS): TenantSettings {
+  const next = applyPatch(readSettings(scope, bounds), patch, bounds);
   scope.store.meta.put('settings', next);
   scope.store.derived('settings', () => ({ value: next })).value = next;
   return copySettings(next);
@@ -127,7 +140,7 @@ export function patchSettings(scope: TenantScope, patch: unknown): TenantSetting
  * Validates a patch against the current settings without storing it.
  * @throws {HostError} CONFIG_INVALID naming the setting.
  */
-export function applyPatch(current: TenantSettings, patch: unknown): TenantSettings {
+export function applyPatch(current: TenantSettings, patch: unknown, bounds: SettingsBounds = DEFAULT_SETTINGS_BOUNDS): TenantSettings {
   const fail = (setting: string, message: string): never => {
     throw new HostError('CONFIG_INVALID', `${setting}: ${message}`, { setting });
   };
@@ -149,7 +162,8 @@ export function applyPatch(current: TenantSettings, patch: unknown): TenantSetti
         next.model = patchModel(next.model, value, fail);
         break;
       case 'pluginFuelPerCall':
-        next.pluginFuelPerCall = integerIn(key, value, PLUGIN_FUEL_RANGE, fail);
+        // The ceiling is the operator's: a tenant cannot buy itself a longer hold on the loop.
+        next.pluginFuelPerCall = integerIn(key, value, [LIMITS.pluginFuelPerCallMin, bounds.pluginFuelPerCallMax], fail);
         break;
       case 'cache':
         next.cache = patchCache(next.cache, value, fail);

@@ -132,14 +132,21 @@ export function* retainedFeedback(scope: TenantScope, now: number = Date.now(), 
 }
 
 /**
- * Sweeps every tenant's expired feedback, one tenant per turn of the event loop so chats go on
- * between them. A tenant whose environment cannot be opened now (every slot in use) waits for the
- * next sweep; readers never see its expired ratings meanwhile.
+ * Sweeps every tenant's expired feedback (every tenant `owns` accepts: a cell sweeps the tenants it
+ * serves), one tenant per turn of the event loop so chats go on between them. A tenant whose
+ * environment cannot be opened now (every slot in use) waits for the next sweep; readers never see
+ * its expired ratings meanwhile.
  * @returns how many ratings were deleted.
  */
-export async function sweepFeedbackRetention(authority: TenantAuthority, logger: HostLogger, now: number = Date.now()): Promise<number> {
+export async function sweepFeedbackRetention(
+  authority: TenantAuthority,
+  logger: HostLogger,
+  now: number = Date.now(),
+  owns: (tenantId: string) => boolean = () => true,
+): Promise<number> {
   let deleted = 0;
   for (const tenant of authority.registry.listTenants()) {
+    if (!owns(tenant.id)) continue;
     await new Promise((resolve) => setImmediate(resolve));
     let scope: TenantScope;
     try {
@@ -161,10 +168,15 @@ export async function sweepFeedbackRetention(authority: TenantAuthority, logger:
 /**
  * Starts the hourly sweep. @returns a function that stops it (and waits for a sweep in progress).
  */
-export function startFeedbackSweep(authority: TenantAuthority, logger: HostLogger, intervalMs = FEEDBACK_SWEEP_INTERVAL_MS): () => Promise<void> {
+export function startFeedbackSweep(
+  authority: TenantAuthority,
+  logger: HostLogger,
+  owns: (tenantId: string) => boolean = () => true,
+  intervalMs = FEEDBACK_SWEEP_INTERVAL_MS,
+): () => Promise<void> {
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
-    running = running.then(() => sweepFeedbackRetention(authority, logger)).catch((error: unknown) => logger.error({ err: error }, 'feedback sweep failed'));
+    running = running.then(() => sweepFeedbackRetention(authority, logger, Date.now(), owns)).catch((error: unknown) => logger.error({ err: error }, 'feedback sweep failed'));
   }, intervalMs);
   timer.unref();
   return async () => {

@@ -5,22 +5,31 @@
  */
 import { clearEmbeddingCache } from '../cache/embedding-cache.ts';
 import { SemanticCache, semanticCacheStats } from '../cache/semantic-cache.ts';
-import type { HostContext } from '../server.ts';
+import type { HostLogger } from '../log.ts';
+import type { Embedder } from '../retrieval/embedder.ts';
 import type { TenantScope } from '../tenants/scope.ts';
 import { readSettings } from '../tenants/settings.ts';
-import type { Route, TenantHandler } from './routes.ts';
+import type { Route } from './route-types.ts';
 
-/** The cache routes, listed in routes.ts. */
-export const CACHE_ROUTES: Route[] = [
-  { method: 'GET', pattern: /^\/v1\/cache\/stats$/, auth: 'tenant', handle: cacheStats as TenantHandler },
-  { method: 'DELETE', pattern: /^\/v1\/cache$/, auth: 'tenant', handle: clearCaches as TenantHandler },
-];
+/** What the cache routes need. */
+export interface CacheRouteServices {
+  embedder: Embedder;
+  logger: HostLogger;
+}
+
+/** The cache routes. */
+export function cacheRoutes(services: CacheRouteServices): Route[] {
+  return [
+    { method: 'GET', pattern: /^\/v1\/cache\/stats$/, auth: 'tenant', handle: (scope) => cacheStats(services, scope) },
+    { method: 'DELETE', pattern: /^\/v1\/cache$/, auth: 'tenant', handle: (scope) => clearCaches(services, scope) },
+  ];
+}
 
 /** `GET /v1/cache/stats` → the semantic cache's counters and sizes, its quota, and the embedding cache's size. */
-function cacheStats(context: HostContext, scope: TenantScope): unknown {
+function cacheStats(services: CacheRouteServices, scope: TenantScope): unknown {
   const settings = readSettings(scope).cache;
   return {
-    ...semanticCacheStats(scope.store, context.embedder),
+    ...semanticCacheStats(scope.store, services.embedder),
     quotaBytes: settings.quotaBytes,
     enabled: settings.enabled,
     scope: settings.scope,
@@ -30,9 +39,9 @@ function cacheStats(context: HostContext, scope: TenantScope): unknown {
 }
 
 /** `DELETE /v1/cache` → deletes every semantic cache entry and every cached embedding of the tenant. */
-async function clearCaches(context: HostContext, scope: TenantScope): Promise<unknown> {
-  const entries = await SemanticCache.of(scope.store, context.embedder).clear();
+async function clearCaches(services: CacheRouteServices, scope: TenantScope): Promise<unknown> {
+  const entries = await SemanticCache.of(scope.store, services.embedder).clear();
   const embeddings = await clearEmbeddingCache(scope.store);
-  context.logger.info({ tenant: scope.tenantId, entries, embeddings }, 'caches cleared');
+  services.logger.info({ tenant: scope.tenantId, entries, embeddings }, 'caches cleared');
   return { deleted: { entries, embeddings } };
 }

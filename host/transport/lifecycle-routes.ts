@@ -6,25 +6,40 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { HostError } from '../errors.ts';
-import type { HostContext } from '../server.ts';
+import type { HostLogger } from '../log.ts';
 import { readAudit } from '../tenants/audit.ts';
 import { issueApiKey, revokeApiKey } from '../tenants/lifecycle.ts';
-import type { TenantScope } from '../tenants/scope.ts';
-import { rotateMasterKey } from '../storage/master-rotation.ts';
+import type { TenantAuthority, TenantScope } from '../tenants/scope.ts';
+import type { RotationResult } from '../storage/master-rotation.ts';
 import { readJson } from './http.ts';
-import type { OperatorHandler, Route, TenantHandler } from './routes.ts';
+import type { Route } from './route-types.ts';
 
-/** The lifecycle routes, listed in routes.ts. */
-export const LIFECYCLE_ROUTES: Route[] = [
-  { method: 'GET', pattern: /^\/v1\/audit$/, auth: 'tenant', handle: getAudit as TenantHandler },
-  { method: 'GET', pattern: /^\/v1\/keys$/, auth: 'tenant', handle: listKeys as TenantHandler },
-  { method: 'POST', pattern: /^\/v1\/keys$/, auth: 'tenant', status: 201, handle: postKey as TenantHandler },
-  { method: 'DELETE', pattern: /^\/v1\/keys\/([^/]+)$/, auth: 'tenant', handle: deleteKey as TenantHandler },
-  { method: 'POST', pattern: /^\/v1\/master-key\/rotate$/, auth: 'operator', handle: postRotate as OperatorHandler },
-];
+/** What the lifecycle routes need. */
+export interface LifecycleRouteServices {
+  authority: TenantAuthority;
+  logger: HostLogger;
+  /**
+   * Rotates the master key everywhere the registry is open (storage/master-rotation.ts).
+   * @throws {HostError} STORAGE_MASTER_KEY as rotateMasterKey does.
+   */
+  rotateMasterKey(newKey: string | undefined): Promise<RotationResult>;
+  /** Ends what a revoked key opened: the sessions it (or a ticket it minted) started, its unredeemed tickets. */
+  onKeyRevoked(tenantId: string, keyId: string): Promise<void>;
+}
+
+/** The lifecycle routes. */
+export function lifecycleRoutes(services: LifecycleRouteServices): Route[] {
+  return [
+    { method: 'GET', pattern: /^\/v1\/audit$/, auth: 'tenant', handle: (scope, request) => getAudit(scope, request) },
+    { method: 'GET', pattern: /^\/v1\/keys$/, auth: 'tenant', handle: (scope) => listKeys(services, scope) },
+    { method: 'POST', pattern: /^\/v1\/keys$/, auth: 'tenant', status: 201, handle: (scope) => postKey(services, scope) },
+    { method: 'DELETE', pattern: /^\/v1\/keys\/([^/]+)$/, auth: 'tenant', handle: (scope, _request, params) => deleteKey(services, scope, params) },
+    { method: 'POST', pattern: /^\/v1\/master-key\/rotate$/, auth: 'operator', handle: (_operator, request) => postRotate(services, request) },
+  ];
+}
 
 /** `GET /v1/audit?after&limit` → a page of the tenant's audit log, oldest first, with its chain check. */
-function getAudit(_context: HostContext, scope: TenantScope, request: IncomingMessage): unknown {
+function getAudit(scope: TenantScope, request: IncomingMessage): unknown {
   const query = new URL(request.url ?? '/', 'http://localhost').searchParams;
   return readAudit(scope, { after: integerParam(query, 'after', 0), limit: integerParam(query, 'limit', 100) });
 }
@@ -40,20 +55,22 @@ function integerParam(query: URLSearchParams, name: string, fallback: number): n
   return Number(raw);
 }
 
-function listKeys(context: HostContext, scope: TenantScope): unknown {
-  const tenant = context.authority.registry.findTenant(scope.tenantId);
-  return { keys: tenant === undefined ? [] : context.authority.registry.listApiKeys(tenant) };
+function listKeys(services: LifecycleRouteServices, scope: TenantScope): unknown {
+  const tenant = services.authority.registry.findTenant(scope.tenantId);
+  return { keys: tenant === undefined ? [] : services.authority.registry.listApiKeys(tenant) };
 }
 
-function postKey(context: HostContext, scope: TenantScope): unknown {
-  const issued = issueApiKey(context.authority, scope, 'tenant');
-  context.logger.info({ tenant: scope.tenantId, keyId: issued.keyId }, 'api key issued');
+function postKey(services: LifecycleRouteServices, scope: TenantScope): unknown {
+  const issued = issueApiKey(services.authority, scope, 'tenant');
+  services.logger.info({ tenant: scope.tenantId, keyId: issued.keyId }, 'api key issued');
   return issued;
 }
 
-function deleteKey(context: HostContext, scope: TenantScope, _request: IncomingMessage, params: string[]): unknown {
-  const revoked = revokeApiKey(context.authority, scope, params[0] ?? '', 'tenant');
-  context.logger.info({ tenant: scope.tenantId, keyId: revoked.keyId }, 'api key revoked');
+async function deleteKey(services: LifecycleRouteServices, scope: TenantScope, params: string[]): Promise<unknown> {
+  const revoked = revokeApiKey(services.authority, scope, params[0] ?? '', 'tenant');
+  services.logger.info({ tenant: scope.tenantId, keyId: revoked.keyId }, 'api key revoked');
+  // Revocation cuts access now, not at the next connect: what the key opened is ended too.
+  await services.onKeyRevoked(scope.tenantId, revoked.keyId);
   return revoked;
 }
 
@@ -63,7 +80,7 @@ function deleteKey(context: HostContext, scope: TenantScope, _request: IncomingM
  * new key may be omitted (a random one goes into the file; it is never sent back); with
  * CTX_MASTER_KEY it is required, and the operator must set the variable to it before the next restart.
  */
-async function postRotate(context: HostContext, _operator: unknown, request: IncomingMessage): Promise<unknown> {
+async function postRotate(services: LifecycleRouteServices, request: IncomingMessage): Promise<unknown> {
   const hasBody = Number(request.headers['content-length'] ?? '0') > 0;
   const body = hasBody ? await readJson(request, 4096) : {};
   const newKey = (body as { newKey?: unknown } | null)?.newKey;
@@ -71,8 +88,8 @@ async function postRotate(context: HostContext, _operator: unknown, request: Inc
   if (keys.some((key) => key !== 'newKey') || (newKey !== undefined && typeof newKey !== 'string')) {
     throw new HostError('HTTP_BODY_INVALID', 'body must be {} or {"newKey": "<64 hex characters>"}');
   }
-  const result = rotateMasterKey(context.authority.registry, context.masterKeySource, newKey as string | undefined);
-  context.logger.warn({ tenants: result.tenants, keySource: result.keySource, durationMs: Math.round(result.durationMs) }, 'master key rotated');
+  const result = await services.rotateMasterKey(newKey as string | undefined);
+  services.logger.warn({ tenants: result.tenants, keySource: result.keySource, durationMs: Math.round(result.durationMs) }, 'master key rotated');
   const next = result.keySource === 'CTX_MASTER_KEY' ? 'set CTX_MASTER_KEY to the new key before the next restart' : 'the new key is in DATA_DIR/master.key';
   return { rotated: true, ...result, next };
 }

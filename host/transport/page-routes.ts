@@ -9,9 +9,8 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { HostError } from '../errors.ts';
-import type { HostContext } from '../server.ts';
-import type { WebAsset } from '../web/assets.ts';
-import { RawResponse, type PublicHandler, type Route } from './routes.ts';
+import type { WebAsset, WebAssets } from '../web/assets.ts';
+import { RawResponse, type PublicHandler, type Route } from './route-types.ts';
 
 /** Headers of every page. */
 export const PAGE_HEADERS: Readonly<Record<string, string>> = {
@@ -24,22 +23,23 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-cache',
 };
 
-const page = (file: string): PublicHandler => (context, request) => serve(context, request, file);
-
-/** The page routes, listed in routes.ts. */
-export const PAGE_ROUTES: Route[] = [
-  { method: 'GET', pattern: /^\/$/, auth: 'none', handle: page('chat.html') },
-  { method: 'GET', pattern: /^\/console$/, auth: 'none', handle: page('console.html') },
-  { method: 'GET', pattern: /^\/operator$/, auth: 'none', handle: page('operator.html') },
-  { method: 'GET', pattern: /^\/assets\/([a-z0-9-]+\.(?:js|css))$/, auth: 'none', handle: ((context, request, params) => serve(context, request, params[0] ?? '')) as PublicHandler },
-];
+/** The page routes, serving the built pages in `web`. */
+export function pageRoutes(web: WebAssets): Route[] {
+  const page = (file: string): PublicHandler => (request) => serve(web, request, file);
+  return [
+    { method: 'GET', pattern: /^\/$/, auth: 'none', handle: page('chat.html') },
+    { method: 'GET', pattern: /^\/console$/, auth: 'none', handle: page('console.html') },
+    { method: 'GET', pattern: /^\/operator$/, auth: 'none', handle: page('operator.html') },
+    { method: 'GET', pattern: /^\/assets\/([a-z0-9-]+\.(?:js|css))$/, auth: 'none', handle: (request, params) => serve(web, request, params[0] ?? '') },
+  ];
+}
 
 /**
  * One file from the built assets, or 304 when the client holds the same version.
  * @throws {HostError} HTTP_NOT_FOUND when the build has no such file.
  */
-function serve(context: HostContext, request: IncomingMessage, file: string): RawResponse {
-  const asset: WebAsset | undefined = context.web.get(file);
+function serve(web: WebAssets, request: IncomingMessage, file: string): RawResponse {
+  const asset: WebAsset | undefined = web.get(file);
   if (asset === undefined) throw new HostError('HTTP_NOT_FOUND', `no asset named ${JSON.stringify(file)}`);
   const headers = { ...PAGE_HEADERS, etag: asset.etag };
   if (request.headers['if-none-match'] === asset.etag) return new RawResponse(asset.contentType, '', 304, headers);

@@ -11,7 +11,7 @@ import { readFile } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { HostError } from '../errors.ts';
-import { RawResponse, type PublicHandler, type Route } from './routes.ts';
+import { RawResponse, type Route } from './route-types.ts';
 
 /**
  * Where `npm run build` writes the module (scripts/build-client.ts, BROWSER_CLIENT_FILE; not
@@ -31,14 +31,14 @@ const MODULE_HEADERS: Readonly<Record<string, string>> = {
   'cache-control': 'no-cache',
 };
 
-/** The SDK routes, listed in routes.ts. */
-export const SDK_ROUTES: Route[] = [{ method: 'GET', pattern: /^\/sdk\/client\.js$/, auth: 'none', handle: serveClient as PublicHandler }];
+/** The SDK routes: the browser client library. */
+export const SDK_ROUTES: Route[] = [{ method: 'GET', pattern: /^\/sdk\/client\.js$/, auth: 'none', handle: (request) => serveClient(request) }];
 
 /**
  * The browser client module, or 304 when the browser holds this version.
  * @throws {HostError} HTTP_NOT_FOUND when the module was not built.
  */
-async function serveClient(_context: unknown, request: IncomingMessage): Promise<RawResponse> {
+async function serveClient(request: IncomingMessage): Promise<RawResponse> {
   let body: Buffer;
   try {
     body = await readFile(BROWSER_CLIENT_FILE);

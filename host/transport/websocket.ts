@@ -43,7 +43,7 @@ export interface AttachOptions<A extends UpgradeAuth> {
   path: string;
   maxFrameBytes: number;
   /** Authenticates the upgrade request; throw a HostError to refuse it before the upgrade. */
-  authenticate(request: IncomingMessage, url: URL): A;
+  authenticate(request: IncomingMessage, url: URL, socket: Duplex): A;
   /** Takes over a connection and `auth`: from here on the chat handler releases it. */
   onConnection(socket: ChatSocket, auth: A): void;
   onUnknownError(error: unknown): void;
@@ -51,10 +51,20 @@ export interface AttachOptions<A extends UpgradeAuth> {
   onSocketError(stage: 'upgrade' | 'chat', error: Error): void;
 }
 
-/** Attaches the chat endpoint to an HTTP server. Returns a function closing all connections. */
-export function attachWebSocket<A extends UpgradeAuth>(server: Server, options: AttachOptions<A>): { close(): Promise<void>; readonly connections: number } {
+/** The chat endpoint attached to a server. */
+export interface AttachedWebSocket {
+  /** Handles one upgrade, as the server's 'upgrade' event does (for connections handed over in-process). */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void;
+  /** Open connections. */
+  readonly connections: number;
+  /** Closes every connection. */
+  close(): Promise<void>;
+}
+
+/** Attaches the chat endpoint to an HTTP server's 'upgrade' event. */
+export function attachWebSocket<A extends UpgradeAuth>(server: Server, options: AttachOptions<A>): AttachedWebSocket {
   const wss = new WebSocketServer({ noServer: true, maxPayload: options.maxFrameBytes, perMessageDeflate: false });
-  server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+  const handleUpgrade = (request: IncomingMessage, socket: Duplex, head: Buffer): void => {
     let stage: 'upgrade' | 'chat' = 'upgrade';
     upgradeSockets.add(socket);
     socket.on('error', (error: Error) => options.onSocketError(stage, error));
@@ -63,7 +73,7 @@ export function attachWebSocket<A extends UpgradeAuth>(server: Server, options: 
     if (url.pathname !== options.path) return refuse(socket, new HostError('HTTP_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`));
     let auth: A;
     try {
-      auth = options.authenticate(request, url);
+      auth = options.authenticate(request, url, socket);
     } catch (error) {
       return refuse(socket, error, options.onUnknownError);
     }
@@ -78,8 +88,10 @@ export function attachWebSocket<A extends UpgradeAuth>(server: Server, options: 
       stage = 'chat';
       options.onConnection(wrap(ws), auth);
     });
-  });
+  };
+  server.on('upgrade', handleUpgrade);
   return {
+    handleUpgrade,
     get connections() {
       return wss.clients.size;
     },

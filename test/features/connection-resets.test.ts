@@ -35,7 +35,7 @@ async function metric(stage: string): Promise<number> {
 
 /** The host answers, and nothing of the resets is held: no live session, no lease on the tenant's environment. */
 async function assertNothingHeld(): Promise<void> {
-  await eventually(() => host.server.liveSessions === 0, 'no live sessions');
+  await eventually(async () => (await host.server.liveSessions()) === 0, 'no live sessions');
   await eventually(() => host.server.authority.environments.leaseCount(tenant.id) === 0, 'no leases on the tenant environment');
   const health = await host.request('GET', '/healthz', undefined);
   assert.is(health.status, 200);

@@ -20,14 +20,15 @@ test.before(async () => {
 });
 test.after(() => host.close());
 
-async function upload(apiKey: string, slot: string, bytes: Uint8Array, type = 'application/wasm'): Promise<{ status: number; body: any }> {
+async function upload(apiKey: string, slot: string, bytes: Uint8Array, type = 'application/wasm', url = host.url): Promise<{ status: number; body: any }> {
   const response = await within(
-    fetch(`${host.url}/v1/plugins/${slot}`, { method: 'PUT', headers: { authorization: `Bearer ${apiKey}`, 'content-type': type }, body: bytes }),
+    fetch(`${url}/v1/plugins/${slot}`, { method: 'PUT', headers: { authorization: `Bearer ${apiKey}`, 'content-type': type }, body: bytes }),
     `PUT /v1/plugins/${slot}`,
     60_000,
   );
   return { status: response.status, body: await response.json() };
 }
+process.on('unhandledRejection', (e) => console.error('UNHANDLED', e));
 
 async function askError(client: ChatClient, text: string): Promise<ChatError> {
   try {
@@ -185,21 +186,39 @@ test('quota: asks per tenant per minute — at the quota passes, one more is TEN
   }
 });
 
-test('pluginFuelPerCall: the tenant setting on both sides of its range, and it bounds the next session', async () => {
+test('pluginFuelPerCall: the tenant setting on both sides of its range (the ceiling is the operator\'s), and it bounds the next session', async () => {
   const tenant = await host.createTenant('frugal');
   const patch = (value: number) => host.request('PATCH', '/v1/config', tenant.apiKey, { pluginFuelPerCall: value });
-  for (const value of [LIMITS.pluginFuelPerCallMin - 1, LIMITS.pluginFuelPerCallMax + 1]) {
+  const ceiling = host.config.pluginFuelPerCallMax;
+  assert.is(ceiling, LIMITS.pluginFuelPerCallCeilingDefault, 'the default operator ceiling');
+  for (const value of [LIMITS.pluginFuelPerCallMin - 1, ceiling + 1, LIMITS.pluginFuelPerCallMax]) {
     const refused = await patch(value);
     assert.equal([refused.status, refused.body.error.code], [400, 'CONFIG_INVALID']);
-    assert.is(refused.body.error.message, `pluginFuelPerCall: must be an integer in ${LIMITS.pluginFuelPerCallMin}..${LIMITS.pluginFuelPerCallMax}, got ${value}`);
+    assert.is(refused.body.error.message, `pluginFuelPerCall: must be an integer in ${LIMITS.pluginFuelPerCallMin}..${ceiling}, got ${value}`);
   }
-  assert.is((await patch(LIMITS.pluginFuelPerCallMax)).status, 200);
+  assert.is((await patch(ceiling)).status, 200);
   assert.is((await patch(LIMITS.pluginFuelPerCallMin)).status, 200);
   await upload(tenant.apiKey, 'retrieval', await fixturePlugin('cpu-and-memory'));
   const client = await host.chat(tenant.apiKey);
   const error = await askError(client, 'work:2000000');
   assert.equal([error.code, error.message], ['PLUGIN_FUEL_EXHAUSTED', `retrieve ran out of fuel: it spent its whole budget of ${LIMITS.pluginFuelPerCallMin} per call`]);
   await host.ask(client, 'work:1000');
+});
+
+test('the operator sets the fuel ceiling: a host started with a lower one holds every tenant to it, whatever the tenant stored', async () => {
+  const lowered = await startTestHost({ config: { pluginFuelPerCallMax: 5_000_000 } });
+  try {
+    const tenant = await lowered.createTenant('ceiling');
+    const over = await lowered.request('PATCH', '/v1/config', tenant.apiKey, { pluginFuelPerCall: 5_000_001 });
+    assert.equal([over.status, over.body.error.message], [400, `pluginFuelPerCall: must be an integer in ${LIMITS.pluginFuelPerCallMin}..5000000, got 5000001`]);
+    assert.is((await lowered.request('GET', '/v1/config', tenant.apiKey)).body.pluginFuelPerCall, 5_000_000, 'the default is clamped to the ceiling');
+    await upload(tenant.apiKey, 'retrieval', await fixturePlugin('cpu-and-memory'), 'application/wasm', lowered.url);
+    const client = await lowered.chat(tenant.apiKey);
+    const error = await askError(client, 'spin');
+    assert.equal([error.code, error.message], ['PLUGIN_FUEL_EXHAUSTED', 'retrieve ran out of fuel: it spent its whole budget of 5000000 per call']);
+  } finally {
+    await lowered.close();
+  }
 });
 
 test.run();

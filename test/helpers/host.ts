@@ -39,13 +39,20 @@ export interface TestHost {
 export interface TestHostOptions extends ServerOptions {
   dataDir?: string;
   config?: Partial<HostConfig>;
+  /**
+   * Run the cells as processes, as `npm start` does (`config.workers` of them, default 2). Without
+   * it the host runs one cell in the test's own process, which is what tests that use hooks or
+   * reach into the cell (`server.authority`) need.
+   */
+  processes?: boolean;
 }
 
 /** Starts a host on port 0 in a temp directory. */
 export async function startTestHost(options: TestHostOptions = {}): Promise<TestHost> {
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'ctx-test-'));
-  const config = loadConfig({}, { port: 0, dataDir, operatorKey: OPERATOR_KEY, demo: false, logLevel: 'silent', ...options.config });
-  const server = await startServer(config, { logger: pino({ level: process.env['CTX_TEST_LOG'] ?? 'silent' }), ...options });
+  const config = loadConfig({}, { port: 0, dataDir, operatorKey: OPERATOR_KEY, demo: false, logLevel: 'silent', workers: 2, ...options.config });
+  const { processes, dataDir: _dataDir, config: _config, ...hooks } = options;
+  const server = await startServer(config, { logger: pino({ level: process.env['CTX_TEST_LOG'] ?? 'silent' }), ...hooks, inProcess: processes !== true });
   const url = server.url;
   const clients: ChatClient[] = [];
   const request: TestHost['request'] = async (method, path, key, body) => {

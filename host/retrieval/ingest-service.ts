@@ -1,0 +1,125 @@
+/**
+ * The host side of the ingest worker (ingest-worker.ts): documents are chunked, tokenized and (with
+ * the local embedder) embedded in a worker thread, so a million-character document costs the cell's
+ * event loop nothing but the writes. One job runs at a time; tenants take turns (one job of each
+ * waiting tenant before a second of any), each tenant may have only a few jobs queued or running,
+ * and a job over its time limit costs the worker, not the cell (the next job starts a fresh one).
+ */
+import { Worker } from 'node:worker_threads';
+import { HostError } from '../errors.ts';
+import type { PreparedText } from './prepare-text.ts';
+
+/** Prepares documents off the event loop. A stateful resource: call `close()`. */
+export interface IngestService {
+  /**
+   * Prepares `documents` for `tenantId`; `localDim` asks for local-embedder vectors of that size.
+   * @throws {HostError} TENANT_INGEST_RATE_LIMIT when the tenant already has its most jobs waiting
+   *   or running; STORAGE_FAILED when the job ran past its time limit or the worker failed.
+   */
+  prepare(tenantId: string, documents: readonly { title: string; text: string }[], localDim: number | null): Promise<PreparedText[]>;
+  /** Stops the worker; waiting jobs fail. Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createIngestService}. */
+export interface IngestServiceOptions {
+  /** Wall-clock time per job. */
+  jobMsMax: number;
+  /** Jobs one tenant may have waiting or running. */
+  perTenantMax: number;
+}
+
+interface Job {
+  tenantId: string;
+  documents: readonly { title: string; text: string }[];
+  localDim: number | null;
+  resolve(value: PreparedText[]): void;
+  reject(error: unknown): void;
+}
+
+type Reply = { id: number; ok: true; documents: PreparedText[] } | { id: number; ok: false; message: string };
+
+/** Creates the service; the worker starts with the first job. */
+export function createIngestService(options: IngestServiceOptions): IngestService {
+  /** Waiting jobs per tenant, tenants in turn order (a Map keeps insertion order). */
+  const queues = new Map<string, Job[]>();
+  const active = new Map<string, number>();
+  let worker: Worker | null = null;
+  let running: { job: Job; id: number; timer: NodeJS.Timeout } | null = null;
+  let nextId = 1;
+  let closed = false;
+
+  const finish = (id: number, settle: (job: Job) => void): void => {
+    if (running === null || running.id !== id) return;
+    const { job, timer } = running;
+    clearTimeout(timer);
+    running = null;
+    const left = (active.get(job.tenantId) ?? 1) - 1;
+    if (left > 0) active.set(job.tenantId, left);
+    else active.delete(job.tenantId);
+    settle(job);
+    pump();
+  };
+  const startWorker = (): Worker => {
+    const started = new Worker(new URL('./ingest-bootstrap.mjs', import.meta.url), { execArgv: [] });
+    started.unref();
+    started.on('message', (reply: Reply) =>
+      finish(reply.id, (job) => (reply.ok ? job.resolve(reply.documents) : job.reject(new HostError('STORAGE_FAILED', `the documents could not be prepared: ${reply.message}`)))),
+    );
+    const fail = (why: string): void => {
+      if (worker === started) worker = null;
+      if (running !== null) finish(running.id, (job) => job.reject(new HostError('STORAGE_FAILED', `the ingest worker ${why}`)));
+    };
+    started.on('error', (error) => fail(`failed: ${error.message}`));
+    started.on('exit', (code) => fail(`exited with code ${code}`));
+    return started;
+  };
+  const pump = (): void => {
+    if (running !== null || closed) return;
+    const turn = queues.entries().next();
+    if (turn.done === true) return;
+    const [tenantId, queue] = turn.value;
+    const job = queue.shift() as Job;
+    // The tenant goes to the back of the turn order (or leaves it, with nothing left waiting).
+    queues.delete(tenantId);
+    if (queue.length > 0) queues.set(tenantId, queue);
+    worker ??= startWorker();
+    const id = nextId++;
+    const timer = setTimeout(() => {
+      const stuck = worker;
+      worker = null;
+      void stuck?.terminate();
+      finish(id, (late) => late.reject(new HostError('STORAGE_FAILED', `preparing the documents took longer than ${options.jobMsMax} ms`)));
+    }, options.jobMsMax);
+    running = { job, id, timer };
+    worker.postMessage({ id, documents: job.documents, localDim: job.localDim });
+  };
+
+  return {
+    prepare(tenantId, documents, localDim) {
+      if (closed) return Promise.reject(new HostError('STORAGE_FAILED', 'the ingest service is closed'));
+      const held = active.get(tenantId) ?? 0;
+      if (held >= options.perTenantMax) {
+        return Promise.reject(new HostError('TENANT_INGEST_RATE_LIMIT', `the tenant already has ${held} document batches being ingested, limit ${options.perTenantMax}; wait for them`));
+      }
+      active.set(tenantId, held + 1);
+      return new Promise<PreparedText[]>((resolve, reject) => {
+        const queue = queues.get(tenantId) ?? [];
+        queue.push({ tenantId, documents, localDim, resolve, reject });
+        if (!queues.has(tenantId)) queues.set(tenantId, queue);
+        pump();
+      });
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      const failure = new HostError('STORAGE_FAILED', 'the ingest service closed');
+      for (const queue of queues.values()) for (const job of queue) job.reject(failure);
+      queues.clear();
+      if (running !== null) finish(running.id, (job) => job.reject(failure));
+      const last = worker;
+      worker = null;
+      await last?.terminate();
+    },
+  };
+}

@@ -1,0 +1,82 @@
+/**
+ * The cell scheduler: with nothing waiting a slice runs at once; when tenants wait, the one that
+ * used the least CPU goes first, a tenant that spends its whole budget is charged double and falls
+ * behind, a burner is reported once per window, and failures reach the caller.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { createScheduler } from '../../host/cells/scheduler.ts';
+import { HostError } from '../../host/errors.ts';
+
+/** A scheduler on a fake clock: each slice advances it by the milliseconds it names. */
+function fakeScheduler() {
+  let now = 0;
+  const burners: string[] = [];
+  const scheduler = createScheduler({
+    burnerExhaustionsMin: 3,
+    burnerWindowMs: 1_000,
+    onBurner: (tenantId) => burners.push(tenantId),
+    verdictOf: (error) => (error instanceof HostError && error.code === 'PLUGIN_FUEL_EXHAUSTED' ? 'exhausted' : 'ok'),
+    now: () => now,
+  });
+  // Like a plugin call: the work happens when the slice starts, the result settles a tick later.
+  const work = (ms: number, order: string[], name: string) => async () => {
+    now += ms;
+    order.push(name);
+    await Promise.resolve();
+    return name;
+  };
+  const burn = (ms: number, order: string[], name: string) => async () => {
+    now += ms;
+    order.push(name);
+    await Promise.resolve();
+    throw new HostError('PLUGIN_FUEL_EXHAUSTED', 'spent');
+  };
+  return { scheduler, work, burn, burners };
+}
+
+test('with nothing waiting, a slice runs at once and its value comes back', async () => {
+  const { scheduler, work } = fakeScheduler();
+  const order: string[] = [];
+  const running = scheduler.run('a', work(1, order, 'a1'));
+  assert.equal(order, ['a1'], 'ran in the same turn');
+  assert.is(await running, 'a1');
+  assert.is(scheduler.waiting, 0);
+});
+
+test('waiting tenants take turns by CPU used: a tenant with a backlog does not hold the others off', async () => {
+  const { scheduler, work } = fakeScheduler();
+  const order: string[] = [];
+  const all: Promise<unknown>[] = [];
+  // The first slice of the hog runs at once; its next four wait with the calm tenant's one.
+  for (let i = 0; i < 5; i += 1) all.push(scheduler.run('hog', work(10, order, `hog${i}`)));
+  all.push(scheduler.run('calm', work(1, order, 'calm0')));
+  await Promise.all(all);
+  assert.is(order.indexOf('calm0'), 1, `the calm tenant goes right after the slice that was running: ${order.join(' ')}`);
+});
+
+test('a tenant that spends its whole budget is charged double and reported as a burner once per window', async () => {
+  const { scheduler, work, burn, burners } = fakeScheduler();
+  const order: string[] = [];
+  const all: Promise<unknown>[] = [];
+  for (let i = 0; i < 4; i += 1) all.push(scheduler.run('burner', burn(10, order, `b${i}`)).catch(() => undefined));
+  for (let i = 0; i < 4; i += 1) all.push(scheduler.run('fair', work(10, order, `f${i}`)));
+  await Promise.all(all);
+  // After the first burn (20 of virtual time against 10 a fair slice), the fair tenant runs twice per burn.
+  assert.equal(order, ['b0', 'f0', 'f1', 'b1', 'f2', 'f3', 'b2', 'b3']);
+  assert.equal(burners, ['burner'], 'reported once: three exhaustions within the window');
+});
+
+test('a failing slice rejects with its error, and the next one still runs', async () => {
+  const { scheduler, work, burn } = fakeScheduler();
+  const order: string[] = [];
+  const failed = scheduler.run('a', burn(1, order, 'x')).then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+  const next = scheduler.run('a', work(1, order, 'y'));
+  assert.instance(await failed, HostError);
+  assert.is(await next, 'y');
+});
+
+test.run();
