@@ -89,6 +89,11 @@ function put(fixture: Fixture, namespace: CacheNamespace, question: string, answ
   return fixture.cache.store({ namespace, question, vector: embedder.embed(question), answer, sources: fixture.sources }, policy(now, overrides));
 }
 
+/** The similarity path's view of an asked question: its text and its vector. */
+function asked(question: string): { question: string; vector: Float32Array } {
+  return { question, vector: embedder.embed(question) };
+}
+
 function cosine(a: string, b: string): number {
   const x = embedder.embed(a);
   const y = embedder.embed(b);
@@ -119,15 +124,15 @@ test('similarity path: a hit at exactly the threshold, a miss just above it, nev
   try {
     const namespace = namespaceOf(fixture);
     const cached = 'How much does express delivery cost?';
-    const asked = 'How much does the express delivery cost?';
-    const score = cosine(cached, asked);
+    const question = 'How much does the express delivery cost?';
+    const score = cosine(cached, question);
     put(fixture, namespace, cached, 'Fifteen euros.');
-    const hit = fixture.cache.lookupSimilar(namespace, embedder.embed(asked), policy(T0, { threshold: score }));
+    const hit = fixture.cache.lookupSimilar(namespace, asked(question), policy(T0, { threshold: score }));
     assert.is(hit?.match, 'semantic');
     assert.ok(Math.abs((hit?.similarity ?? 0) - score) < 1e-5, `similarity ${hit?.similarity} vs ${score}`);
-    assert.is(fixture.cache.lookupSimilar(namespace, embedder.embed(asked), policy(T0, { threshold: score + 0.001 })), undefined);
+    assert.is(fixture.cache.lookupSimilar(namespace, asked(question), policy(T0, { threshold: score + 0.001 })), undefined);
     const other = namespaceOf(fixture, { endUser: 'mallory' });
-    assert.is(fixture.cache.lookupSimilar(other, embedder.embed(cached), policy(T0, { threshold: 0.5 })), undefined, 'the identical question in another namespace');
+    assert.is(fixture.cache.lookupSimilar(other, asked(cached), policy(T0, { threshold: 0.5 })), undefined, 'the identical question in another namespace');
     assert.is(fixture.cache.stats().misses, 2);
   } finally {
     await fixture.close();
@@ -140,7 +145,7 @@ test('threshold 1 still matches an identical vector (float rounding slack)', asy
     const namespace = namespaceOf(fixture);
     put(fixture, namespace, 'Express cost?', 'Fifteen euros.');
     // Punctuation is not a term, so this is the same vector and a different exact key.
-    assert.is(fixture.cache.lookupSimilar(namespace, embedder.embed('express cost'), policy(T0, { threshold: 1 }))?.match, 'semantic');
+    assert.is(fixture.cache.lookupSimilar(namespace, asked('express cost'), policy(T0, { threshold: 1 }))?.match, 'semantic');
   } finally {
     await fixture.close();
   }
