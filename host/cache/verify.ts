@@ -185,6 +185,8 @@ const ORDINALS: ReadonlyMap<string, number> = new Map([
   ['thousandth', 1000], ['millionth', 1e6], ['last', -1],
 ]);
 const SCALES: ReadonlyMap<string, number> = new Map([['hundred', 100], ['thousand', 1e3], ['million', 1e6], ['billion', 1e9], ['trillion', 1e12]]);
+/** Every word that may start a written number. */
+const NUMBER_WORDS: ReadonlySet<string> = new Set([...UNITS.keys(), ...ORDINALS.keys(), ...SCALES.keys()]);
 const SUFFIX_SCALES: ReadonlyMap<string, number> = new Map([['k', 1e3], ['m', 1e6], ['b', 1e9]]);
 
 /** Words after which a lone roman numeral or letter numbers something ("level I", "part V", "Henry VIII"). */
@@ -198,6 +200,8 @@ const NUMBERED_BY: ReadonlySet<string> = new Set([
 const ONE_AS_PRONOUN_AFTER: ReadonlySet<string> = new Set(['which', 'the', 'this', 'that', 'each', 'every', 'any', 'no', 'a', 'an', 'some', 'another', 'only']);
 
 const ROMAN_LETTERS = /^[ivxlcdm]+$/;
+/** Character codes of i, v, x, l, c, d, m: a cheap test before the pattern. */
+const ROMAN_FIRST: ReadonlySet<number> = new Set([...'ivxlcdm'].map((letter) => letter.charCodeAt(0)));
 const ROMAN = /^(?=[MDCLXVI])M{0,3}(?:CM|CD|D?C{0,3})(?:XC|XL|L?X{0,3})(?:IX|IV|V?I{0,3})$/;
 const ROMAN_VALUES: Readonly<Record<string, number>> = { I: 1, V: 5, X: 10, L: 50, C: 100, D: 500, M: 1000 };
 
@@ -224,8 +228,6 @@ interface Word {
   surface: string;
   /** Lower case, apostrophe forms folded, contraction and possessive removed. */
   base: string;
-  /** {@link stemWord} of `base`, once it is known to be a content word. */
-  stem: string;
   negated: boolean;
   sentenceStart: boolean;
 }
@@ -253,7 +255,7 @@ function wordsOf(text: string): Word[] {
         base = base.slice(0, apostrophe);
       }
     }
-    if (base.length > 0 || negated) words.push({ surface, base, stem: base, negated, sentenceStart });
+    if (base.length > 0 || negated) words.push({ surface, base, negated, sentenceStart });
   }
   return words;
 }
@@ -408,9 +410,14 @@ export function questionSignature(text: string): QuestionSignature {
   const words = wordsOf(text);
   const numbers: string[] = [];
   const poles = new Map<number, number>();
-  /** Content words in order; undefined where a number or negation separates them. */
-  const content: (Word | undefined)[] = [];
+  const sequence: string[] = [];
+  const counts = new Map<string, number>();
+  const present = new Set<string>();
+  const critical = new Map<string, string[]>();
   let negations = 0;
+  /** The content word before this one, unless a number or a negation came between; and its forms if it is critical. */
+  let previous: Word | undefined;
+  let previousForms: string[] | undefined;
   for (let i = 0; i < words.length; i++) {
     const word = words[i] as Word;
     if (word.negated) negations++;
@@ -420,44 +427,47 @@ export function questionSignature(text: string): QuestionSignature {
     if (number !== undefined) {
       numbers.push(number.value);
       i += number.length - 1;
-      content.push(undefined);
+      previous = undefined;
       continue;
     }
     if (NEGATIONS.has(base)) {
       negations++;
-      content.push(undefined);
+      previous = undefined;
       continue;
     }
     if (FUNCTION_WORDS.has(base)) continue;
-    word.stem = stemWord(base);
-    const pole = POLES.get(base) ?? POLES.get(word.stem);
+    const stem = stemWord(base);
+    const pole = POLES.get(base) ?? POLES.get(stem);
     if (pole !== undefined) poles.set(pole[0], (poles.get(pole[0]) ?? 0) | pole[1]);
-    content.push(word);
-  }
-  const counts = new Map<string, number>();
-  const present = new Set<string>();
-  const critical = new Map<string, CriticalTerm>();
-  for (let i = 0; i < content.length; i++) {
-    const word = content[i];
-    if (word === undefined) continue;
-    counts.set(word.stem, (counts.get(word.stem) ?? 0) + 1);
-    present.add(word.stem);
-    present.add(word.base);
-    if (!isCritical(word)) continue;
-    const forms = critical.get(word.stem)?.forms as string[] | undefined ?? [word.stem];
-    if (!forms.includes(word.base)) forms.push(word.base);
-    // "Hugging Face" and "HuggingFace" are the same name: a name also appears joined with a neighbour.
-    const previous = content[i - 1];
-    const next = content[i + 1];
-    for (const joined of [previous && previous.base + word.base, next && word.base + next.base]) {
-      if (joined === undefined) continue;
-      forms.push(joined);
-      present.add(joined);
+    sequence.push(stem);
+    counts.set(stem, (counts.get(stem) ?? 0) + 1);
+    present.add(stem);
+    if (base !== stem) present.add(base);
+    let forms: string[] | undefined;
+    if (isCritical(word)) {
+      forms = critical.get(stem);
+      if (forms === undefined) critical.set(stem, (forms = [stem]));
+      if (!forms.includes(base)) forms.push(base);
     }
-    critical.set(word.stem, { stem: word.stem, forms });
+    // "Hugging Face" and "HuggingFace" are the same name: a name also appears joined with a neighbour.
+    if (previous !== undefined && (forms !== undefined || previousForms !== undefined)) {
+      const joined = previous.base + base;
+      present.add(joined);
+      forms?.push(joined);
+      previousForms?.push(joined);
+    }
+    previous = word;
+    previousForms = forms;
   }
-  const sequence = content.filter((word) => word !== undefined).map((word) => word.stem);
-  return { numbers: numbers.sort().join(' '), negations, poles, sequence, counts, present, critical: [...critical.values()] };
+  return {
+    numbers: numbers.length === 0 ? '' : numbers.sort().join(' '),
+    negations,
+    poles,
+    sequence,
+    counts,
+    present,
+    critical: [...critical].map(([stem, forms]) => ({ stem, forms })),
+  };
 }
 
 /** The number starting at word `i` (digits with an optional scale word, a roman numeral, written words), or undefined. */
@@ -473,11 +483,11 @@ function numberAt(words: readonly Word[], i: number): { value: string; length: n
       return { value: String(Number(digits) * scale), length: 2 };
     }
   }
-  if (ROMAN_LETTERS.test(base)) {
+  if (base.length <= 9 && ROMAN_FIRST.has(first) && ROMAN_LETTERS.test(base)) {
     const roman = romanAt(words, i);
     if (roman !== undefined) return { value: String(roman), length: 1 };
   }
-  if (UNITS.has(base) || ORDINALS.has(base) || SCALES.has(base)) {
+  if (NUMBER_WORDS.has(base)) {
     const written = writtenNumberAt(words, i);
     if (written !== undefined) return { value: String(written.value), length: written.length };
   }
