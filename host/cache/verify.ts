@@ -6,19 +6,21 @@
  * vetoes the hit when the two questions differ in
  * - numbers: digits ("3", "1,000", "50k", "2.10.0", "3rd"), written numbers ("three", "twenty-one",
  *   "third") and roman numerals ("III"; a single "I", "V", "X" only after a word like "level" or
- *   "part"), compared by value, so "level 3", "level III" and "third level" agree;
- * - negation: one question negated ("not", "n't", "never", "no", "without", ...) and the other not;
+ *   "part"), compared by value and occurrence, so "level 3", "level III" and "third level" agree;
+ * - negation: how many negations each holds ("not", "n't", "never", "no", "without", ...);
  * - direction: two words of one opposed pair ("faster"/"slower", "upload"/"download",
  *   "before"/"after", "how"/"why"), one in each question;
  * - names and rare terms: a word that is capitalised where a sentence does not start (or starts a
  *   sentence and is not a common word), written in capitals or mixed case ("CMS", "PyTorch"), mixes
  *   letters and digits ("T5", "s3fs"), is an identifier ("with_format"), or is not a common English
  *   word ("peabody", "airbnb": host/cache/common-words.txt) — each such word of either question must
- *   appear in the other.
+ *   appear in the other, as often;
+ * - a swap: the same content words in the same order but one, swapped for another in place.
  * It fails closed: a difference it cannot classify as harmless is a veto, and an entry whose
  * question text is unknown (written before questions were stored) is never served by similarity.
- * Everyday rewording (synonyms among common words, word order, stop words, punctuation, case)
- * passes, which is what a paraphrase that the embedding scores highly mostly consists of.
+ * Everyday rewording (common words reworded, word order, stop words, punctuation, case) passes,
+ * which is what a paraphrase that the embedding scores highly mostly consists of; a lone synonym
+ * swapped in place does not (it has the shape of a swap).
  *
  * Nothing here reads anything but the two questions and a fixed word list: no statistics of this or
  * any other tenant, so the verdict cannot depend on another tenant's data.
@@ -212,15 +214,14 @@ const HAS_LETTER = /\p{L}/u;
 const HAS_UPPER = /\p{Lu}/u;
 const INNER_UPPER = /.\p{Lu}/su;
 
-let commonWords: ReadonlySet<string> | undefined;
-
-/** The common-word list (host/cache/common-words.txt, made by scripts/make-common-words.ts), read once. */
-function common(): ReadonlySet<string> {
-  commonWords ??= new Set(
-    readFileSync(new URL('./common-words.txt', import.meta.url), 'utf8').split('\n').filter((line) => line.length > 0 && !line.startsWith('#')),
-  );
-  return commonWords;
-}
+/**
+ * The common-word list (host/cache/common-words.txt, made by scripts/make-common-words.ts), read
+ * when the module loads (about 10 ms, at start) rather than on the first similar question, where
+ * it would stall every session of the host.
+ */
+const COMMON_WORDS: ReadonlySet<string> = new Set(
+  readFileSync(new URL('./common-words.txt', import.meta.url), 'utf8').split('\n').filter((line) => line.length > 0 && !line.startsWith('#')),
+);
 
 /** One word of a question. */
 interface Word {
@@ -391,7 +392,7 @@ function isCritical(word: Word): boolean {
   // A capital where no sentence starts, all capitals or inner capitals ("CMS", "PyTorch") mark a name;
   // a capitalised first word of a sentence is judged like a lower-case word.
   if (capitals > 0 && (!word.sentenceStart || innerCapital)) return true;
-  return !common().has(base);
+  return !COMMON_WORDS.has(base);
 }
 
 /** {@link isCritical} for words with characters beyond ASCII. */
@@ -399,7 +400,7 @@ function isCriticalUnicode(word: Word): boolean {
   const { surface, base } = word;
   if (/[._]/.test(base) || (HAS_DIGIT.test(base) && HAS_LETTER.test(base))) return true;
   if (HAS_UPPER.test(surface) && (!word.sentenceStart || INNER_UPPER.test(surface))) return true;
-  return !common().has(base);
+  return !COMMON_WORDS.has(base);
 }
 
 /**
