@@ -15,8 +15,9 @@
  * current index with the same provenance tag, and the tag must still verify under this tenant's key. A failed check drops the
  * entry. A similarity-path hit must also pass the verifier (verify.ts): the cached question and the
  * asked one must agree on numbers, negation, opposed words and names, or the hit is refused (the
- * entry stays: it is right for its own question). Writes are asynchronous (lmdb-js batches them): a lost write costs a recomputation, never
- * a wrong answer; a synchronous commit here would cost milliseconds per miss.
+ * entry stays: it is right for its own question). Writes are asynchronous (lmdb-js batches them):
+ * a lost write costs a recomputation, never a wrong answer; a synchronous commit here would cost
+ * milliseconds per miss.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { LIMITS } from '../limits.ts';
@@ -556,6 +557,8 @@ function samePlainData(a: unknown, b: unknown): boolean {
   for (const key in right) if (Object.hasOwn(right, key)) keys--;
   return keys === 0;
 }
+
+/** Whether an object is a plain object or array, the only kinds of value namespace parts hold. */
 function isPlain(value: object): boolean {
   const prototype: unknown = Object.getPrototypeOf(value);
   return prototype === Object.prototype || prototype === Array.prototype || prototype === null;
