@@ -8,7 +8,8 @@
  * - ask without the model (embed, both plugins, guard) on a tenant holding 10,000 chunks, k = 8;
  * - full asks per second with the local model over WebSocket (server and clients share this process);
  * - semantic cache: hit round trips (exact and semantic path) and cached asks per second, and the
- *   similarity path's correct and wrong hits on the paraphrase set (bench/cache-*.ts);
+ *   similarity path's correct hits on the paraphrase set and wrong hits on the hard-negative set,
+ *   before and after the verifier (bench/cache-*.ts);
  * - resident memory per idle live session at 1,000 and 10,000 sessions (server in a child process);
  * - the leak guard per ask with 10,000 tenants, master key rotation and the leak audit (bench/guard.ts);
  * - a soak of connections reset during the WebSocket upgrade: the host stays up (bench/resets.ts).
@@ -105,7 +106,7 @@ async function main(): Promise<void> {
 
   heading('semantic cache: first-turn asks answered from the cache, sessions opened beforehand (bench/cache-speed.ts)');
   printCacheSpeed(await measureCacheSpeed({ quick, echo }));
-  heading('semantic cache: similarity path on the paraphrase set, beside GPTCache (bench/cache-quality.ts)');
+  heading('semantic cache: similarity path before and after the verifier, paraphrases and hard negatives, beside GPTCache (bench/cache-quality.ts)');
   printCacheQuality(await measureCacheQuality(createLocalEmbedder()));
 
   heading('memory: resident bytes per idle live session (server in a child process)');

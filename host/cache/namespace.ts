@@ -44,11 +44,16 @@ export interface CacheNamespace {
 }
 
 /**
- * Builds the namespace, or returns undefined when any element is missing or malformed.
+ * Builds the namespace, or returns undefined when any element is missing or malformed, or when
+ * `parts` holds an element this function does not know (it would otherwise be left out of the key).
  * @throws never
  */
 export function cacheNamespace(parts: NamespaceParts): CacheNamespace | undefined {
-  const { tenantId, modelId, embedderId, plugins, prompt, generation, scope, endUser } = parts;
+  const { tenantId, modelId, embedderId, plugins, prompt, generation, scope, endUser, ...unknown } = parts;
+  // Every element is taken above: an element added to NamespaceParts but not to the digest below
+  // fails to compile here, and one that reaches this function untyped means no namespace at all.
+  const untaken: Record<string, never> = unknown;
+  if (Object.keys(untaken).length > 0) return undefined;
   if (!nonEmpty(tenantId) || !nonEmpty(modelId) || !nonEmpty(embedderId)) return undefined;
   if (plugins === undefined || !SHA256_HEX.test(plugins.retrieval) || !SHA256_HEX.test(plugins.prompt)) return undefined;
   if (prompt === undefined || typeof prompt.systemPrompt !== 'string') return undefined;

@@ -13,8 +13,11 @@
  *
  * Every hit is re-validated before it is served: each source chunk must still exist in the tenant's
  * current index with the same provenance tag, and the tag must still verify under this tenant's key. A failed check drops the
- * entry. Writes are asynchronous (lmdb-js batches them): a lost write costs a recomputation, never
- * a wrong answer; a synchronous commit here would cost milliseconds per miss.
+ * entry. A similarity-path hit must also pass the verifier (verify.ts): the cached question and the
+ * asked one must agree on numbers, negation, opposed words and names, or the hit is refused (the
+ * entry stays: it is right for its own question). Writes are asynchronous (lmdb-js batches them):
+ * a lost write costs a recomputation, never a wrong answer; a synchronous commit here would cost
+ * milliseconds per miss.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { LIMITS } from '../limits.ts';
@@ -23,6 +26,7 @@ import { TenantIndex } from '../retrieval/tenant-index.ts';
 import { VectorIndex } from '../retrieval/vector-index.ts';
 import type { ChunkRecord, TenantStore } from '../storage/tenant-store.ts';
 import { cacheEntryKey, cacheNamespace, type CacheNamespace, type NamespaceParts } from './namespace.ts';
+import { questionSignature, vetoReason, type QuestionSignature } from './verify.ts';
 
 /** A source of a cached answer, with the provenance tag it had when the answer was made. */
 export interface CachedSource {
@@ -75,6 +79,17 @@ export interface CacheStats {
   invalidated: number;
   /** Entries dropped because a source no longer verified. */
   rejected: number;
+  /**
+   * Similarity-path lookups in which the verifier refused a similar cached question: it asked
+   * something else (another number, name, negation or direction).
+   */
+  vetoed: number;
+}
+
+/** The question a similarity-path lookup asks: its text (for the verifier) and its embedding. */
+export interface AskedQuestion {
+  question: string;
+  vector: Float32Array;
 }
 
 /** An answer to store. */
@@ -96,10 +111,18 @@ interface StoredEntry {
   sources: CachedSource[];
   createdAt: number;
   bytes: number;
+  /**
+   * The question as asked, for the verifier. Entries written before it was stored lack it: they
+   * still serve the exact path, and never the similarity path (unverifiable means refused).
+   */
+  question?: string;
 }
 
 /** What serving an entry needs of it. */
-type ServedEntry = Pick<StoredEntry, 'namespace' | 'answer' | 'sources'>;
+type ServedEntry = Pick<StoredEntry, 'namespace' | 'answer' | 'sources' | 'question'>;
+
+/** #serve's answer when the verifier refused a similar entry: not served, and not dropped either. */
+const VETOED = Symbol('vetoed');
 
 /** What memory keeps per entry. */
 interface EntryState {
@@ -118,7 +141,7 @@ type Counter = Exclude<keyof CacheStats, 'entries' | 'bytes'>;
 type DropReason = 'evicted' | 'expired' | 'invalidated' | 'rejected';
 
 const COUNTERS: readonly Counter[] = [
-  'hits', 'exactHits', 'semanticHits', 'misses', 'bypassed', 'optedOut', 'stored', 'evicted', 'expired', 'invalidated', 'rejected',
+  'hits', 'exactHits', 'semanticHits', 'misses', 'bypassed', 'optedOut', 'stored', 'evicted', 'expired', 'invalidated', 'rejected', 'vetoed',
 ];
 
 /** Candidates the similarity path re-validates before it gives up: the best may have expired. */
@@ -157,11 +180,16 @@ export class SemanticCache {
    * from this tenant's store; one re-read from storage is a new object and is verified again.
    */
   readonly #verified = new WeakSet<ChunkRecord>();
+  /**
+   * The verifier's view of decoded entries' questions, computed on first need. Entries in memory (in
+   * flight or hot) keep theirs for as long as they stay; one read from disk is a new object.
+   */
+  readonly #signatures = new WeakMap<ServedEntry, QuestionSignature | null>();
   readonly #counters: Record<Counter, number>;
   #bytes = 0;
   #statsSavedAt = 0;
   /** The last namespace built for this tenant: asks of one configuration repeat it, and hashing a long system prompt is not free. */
-  #lastNamespace: { parts: NamespaceParts; namespace: CacheNamespace | undefined } | undefined;
+  #lastNamespace: { parts: unknown; namespace: CacheNamespace | undefined } | undefined;
 
   private constructor(store: TenantStore, embedder: Embedder) {
     this.#store = store;
@@ -204,12 +232,24 @@ export class SemanticCache {
     for (const orphan of used.keys()) settleQuietly(this.#store.semanticCacheUsed.removeLater(orphan));
   }
 
-  /** {@link cacheNamespace} for this tenant, remembering the last one built. */
+  /**
+   * {@link cacheNamespace} for this tenant, remembering the last one built. The memo is keyed by the
+   * parts themselves — every field, nested ones too, compared by value against a copy taken when it
+   * was built — so an element added to the parts can never be answered with a namespace made
+   * without it. Parts that cannot be copied as plain data are not remembered.
+   */
   namespaceFor(parts: NamespaceParts): CacheNamespace | undefined {
     const last = this.#lastNamespace;
-    if (last !== undefined && sameParts(last.parts, parts)) return last.namespace;
+    if (last !== undefined && samePlainData(last.parts, parts)) return last.namespace;
     const namespace = cacheNamespace(parts);
-    this.#lastNamespace = { parts: { ...parts, plugins: parts.plugins && { ...parts.plugins }, prompt: parts.prompt && { ...parts.prompt } }, namespace };
+    let copy: unknown;
+    try {
+      copy = structuredClone(parts);
+    } catch {
+      this.#lastNamespace = undefined;
+      return namespace;
+    }
+    this.#lastNamespace = { parts: copy, namespace };
     return namespace;
   }
 
@@ -220,37 +260,60 @@ export class SemanticCache {
   lookupExact(namespace: CacheNamespace, question: string, policy: CachePolicy): CacheHit | undefined {
     const state = this.#entries.get(cacheEntryKey(namespace, question));
     if (state === undefined || state.namespace !== namespace.key) return undefined;
-    return this.#serve(state, 1, 'exact', policy);
+    const hit = this.#serve(state, 1, 'exact', policy);
+    return hit === VETOED ? undefined : hit;
   }
 
   /**
    * The similarity path: the most similar cached question of the same namespace at or above the
-   * threshold whose entry is still valid. Counts the hit, or the miss of the whole lookup.
+   * threshold whose entry is still valid and which the verifier accepts as the same question.
+   * Counts the hit, or the miss of the whole lookup (and, when the verifier refused a candidate, a veto).
    */
-  lookupSimilar(namespace: CacheNamespace, vector: Float32Array, policy: CachePolicy): CacheHit | undefined {
+  lookupSimilar(namespace: CacheNamespace, asked: AskedQuestion, policy: CachePolicy): CacheHit | undefined {
+    const { vector } = asked;
     if (this.#vectors !== undefined && vector.length === this.#dim && this.#entries.size > 0) {
       const candidates = this.#vectors.search(vector, SIMILAR_CANDIDATES, (row) => this.#rows[row]?.namespace === namespace.key);
+      let signature: QuestionSignature | undefined;
+      let vetoed = false;
       for (const { row, score } of candidates) {
         if (score < policy.threshold - SCORE_EPSILON) break;
         const state = this.#rows[row];
-        const hit = state === undefined ? undefined : this.#serve(state, Math.min(1, score), 'semantic', policy);
-        if (hit !== undefined) return hit;
+        if (state === undefined) continue;
+        // Only once a candidate clears the threshold: a plain miss pays nothing for the verifier.
+        signature ??= questionSignature(asked.question);
+        const hit = this.#serve(state, Math.min(1, score), 'semantic', policy, signature);
+        if (hit === VETOED) vetoed = true;
+        else if (hit !== undefined) return hit;
       }
+      if (vetoed) this.#count('vetoed');
     }
     this.#count('misses');
     return undefined;
   }
 
-  #serve(state: EntryState, similarity: number, match: CacheHit['match'], policy: CachePolicy): CacheHit | undefined {
+  /**
+   * Serves an entry that matched: expired or invalid entries are dropped; on the similarity path
+   * (`asked` given) an entry whose question the verifier refuses is left in place, unserved.
+   */
+  #serve(state: EntryState, similarity: number, match: CacheHit['match'], policy: CachePolicy, asked?: QuestionSignature): CacheHit | undefined | typeof VETOED {
     if (policy.now - state.createdAt >= policy.ttlMs) {
       this.#drop(state, 'expired');
       return undefined;
     }
-    const stored = this.#served(state.key);
-    if (stored === undefined || stored.namespace !== state.namespace || !this.#sourcesVerify(stored.sources)) {
+    const stored = this.#read(state.key);
+    if (stored === undefined || stored.namespace !== state.namespace) {
       this.#drop(state, 'rejected');
       return undefined;
     }
+    if (asked !== undefined) {
+      const cached = this.#signatureOf(stored);
+      if (cached === null || vetoReason(cached, asked) !== undefined) return VETOED;
+    }
+    if (!this.#sourcesVerify(stored.sources)) {
+      this.#drop(state, 'rejected');
+      return undefined;
+    }
+    this.#keepHot(state.key, stored);
     state.lastUsedAt = Math.max(state.lastUsedAt, policy.now);
     if (state.lastUsedAt - state.usedSavedAt >= RECENCY_SAVE_MS) {
       state.usedSavedAt = state.lastUsedAt;
@@ -262,18 +325,33 @@ export class SemanticCache {
     return { answer: stored.answer, sources, similarity, match, entry: state.key };
   }
 
-  /** The entry from memory (in flight or hot) or from disk, refreshed in the hot LRU. */
-  #served(key: string): ServedEntry | undefined {
-    let entry: ServedEntry | undefined = this.#unwritten.get(key) ?? this.#hot.get(key);
-    if (entry === undefined) {
-      const stored = this.#store.semanticCache.get(key) as StoredEntry | undefined;
-      if (stored === undefined) return undefined;
-      entry = { namespace: stored.namespace, answer: stored.answer, sources: stored.sources };
+  /** The verifier's view of an entry's question; null when the entry has none (written before questions were kept). */
+  #signatureOf(entry: ServedEntry): QuestionSignature | null {
+    let signature = this.#signatures.get(entry);
+    if (signature === undefined) {
+      signature = typeof entry.question === 'string' ? questionSignature(entry.question) : null;
+      this.#signatures.set(entry, signature);
     }
+    return signature;
+  }
+
+  /**
+   * The entry from memory (in flight or hot) or from disk. Reading does not make it hot: a candidate
+   * the verifier refuses must not push a served entry out of the LRU.
+   */
+  #read(key: string): ServedEntry | undefined {
+    const entry = this.#unwritten.get(key) ?? this.#hot.get(key);
+    if (entry !== undefined) return entry;
+    const stored = this.#store.semanticCache.get(key) as StoredEntry | undefined;
+    if (stored === undefined) return undefined;
+    return { namespace: stored.namespace, answer: stored.answer, sources: stored.sources, ...(typeof stored.question === 'string' ? { question: stored.question } : {}) };
+  }
+
+  /** Makes a served entry the most recently used of the hot LRU. */
+  #keepHot(key: string, entry: ServedEntry): void {
     this.#hot.delete(key);
     this.#hot.set(key, entry);
     if (this.#hot.size > LIMITS.cacheHotEntriesPerTenantMax) this.#hot.delete(this.#hot.keys().next().value as string);
-    return entry;
   }
 
   /**
@@ -317,6 +395,7 @@ export class SemanticCache {
       sources: write.sources,
       createdAt: policy.now,
       bytes,
+      question: write.question,
     };
     const state = { key, namespace: namespace.key, generation: namespace.generation, row: -1, bytes, createdAt: policy.now, lastUsedAt: policy.now, usedSavedAt: policy.now };
     this.#admit(state, write.vector);
@@ -457,14 +536,32 @@ function settleQuietly(write: Promise<unknown>): void {
   write.catch(() => undefined);
 }
 
-function sameParts(a: NamespaceParts, b: NamespaceParts): boolean {
-  return (
-    a.tenantId === b.tenantId && a.modelId === b.modelId && a.embedderId === b.embedderId && a.generation === b.generation &&
-    a.scope === b.scope && a.endUser === b.endUser &&
-    a.plugins?.retrieval === b.plugins?.retrieval && a.plugins?.prompt === b.plugins?.prompt &&
-    a.prompt?.systemPrompt === b.prompt?.systemPrompt && a.prompt?.topK === b.prompt?.topK && a.prompt?.tokenBudget === b.prompt?.tokenBudget &&
-    (a.plugins === undefined) === (b.plugins === undefined) && (a.prompt === undefined) === (b.prompt === undefined)
-  );
+/**
+ * Deep equality of plain data (objects, arrays, primitives): the same own keys — a key holding
+ * undefined counts — and equal values. Anything else (a class instance, a function) is equal only to
+ * itself, so an unexpected value can only cause a memo miss, never a false match.
+ */
+function samePlainData(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b) || !isPlain(a) || !isPlain(b)) return false;
+  const left = a as Record<string, unknown>;
+  const right = b as Record<string, unknown>;
+  // for…in with own-key checks, not Object.keys: this runs on every ask and allocates nothing.
+  let keys = 0;
+  for (const key in left) {
+    if (!Object.hasOwn(left, key)) continue;
+    keys++;
+    if (!Object.hasOwn(right, key) || !samePlainData(left[key], right[key])) return false;
+  }
+  for (const key in right) if (Object.hasOwn(right, key)) keys--;
+  return keys === 0;
+}
+
+/** Whether an object is a plain object or array, the only kinds of value namespace parts hold. */
+function isPlain(value: object): boolean {
+  const prototype: unknown = Object.getPrototypeOf(value);
+  return prototype === Object.prototype || prototype === Array.prototype || prototype === null;
 }
 
 function loadCounters(saved: unknown): Record<Counter, number> {
@@ -477,7 +574,7 @@ function loadCounters(saved: unknown): Record<Counter, number> {
 }
 
 function entryBytes(write: CacheWrite): number {
-  let bytes = ENTRY_OVERHEAD_BYTES + write.vector.byteLength + Buffer.byteLength(write.answer);
+  let bytes = ENTRY_OVERHEAD_BYTES + write.vector.byteLength + Buffer.byteLength(write.answer) + Buffer.byteLength(write.question);
   for (const source of write.sources) {
     bytes += 16 + Buffer.byteLength(source.docId) + Buffer.byteLength(source.chunkId) + Buffer.byteLength(source.title) + source.tag.length;
   }

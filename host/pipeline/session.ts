@@ -239,7 +239,7 @@ export class Session {
     const t1 = performance.now();
     const [vector] = await embedTexts(this.#deps.scope, this.#deps.embedder, [question], this.#aborter.signal);
     const t2 = performance.now();
-    const similar = cached?.cache.lookupSimilar(cached.namespace, vector as Float32Array, cached.policy);
+    const similar = cached?.cache.lookupSimilar(cached.namespace, { question, vector: vector as Float32Array }, cached.policy);
     const timings = { embedMs: t2 - t1, cacheMs: exactMs + (performance.now() - t2) };
     if (cached !== undefined && similar !== undefined) return { kind: 'hit', hit: similar, cache: cached.cache, timings };
     return { kind: 'miss', vector: vector as Float32Array, timings };

@@ -80,6 +80,11 @@ test('a missing or malformed element means no namespace', () => {
   for (const [what, parts] of broken) assert.is(cacheNamespace(parts), undefined, what);
 });
 
+test('an element the digest does not take means no namespace, rather than a key without it', () => {
+  assert.is(cacheNamespace({ ...BASE, retrievalMode: 'hybrid' } as NamespaceParts), undefined);
+  assert.is(cacheNamespace({ ...BASE, extra: undefined } as NamespaceParts), undefined);
+});
+
 test('tenant scope ignores the end user (the tenant shares one cache)', () => {
   assert.is(keyOf({ ...BASE, endUser: 'alice' }), keyOf(BASE));
 });

@@ -1,14 +1,15 @@
 /**
  * One tenant's semantic cache on a real (encrypted, temp-dir) tenant environment: both lookup
- * paths and their edges, expiry, quota and entry-count eviction by recency, invalidation by the
- * generation, re-validation of sources on every hit, reload from disk, and clearing.
+ * paths and their edges, the verifier on the similarity path, expiry, quota and entry-count
+ * eviction by recency, invalidation by the generation, re-validation of sources on every hit,
+ * reload from disk, clearing, and the namespace memo.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { cacheNamespace, type CacheNamespace } from '../../host/cache/namespace.ts';
+import { cacheEntryKey, cacheNamespace, type CacheNamespace, type NamespaceParts } from '../../host/cache/namespace.ts';
 import { SemanticCache, type CachedSource, type CachePolicy } from '../../host/cache/semantic-cache.ts';
 import { LIMITS } from '../../host/limits.ts';
 import { createLocalEmbedder } from '../../host/retrieval/embedder.ts';
@@ -89,6 +90,11 @@ function put(fixture: Fixture, namespace: CacheNamespace, question: string, answ
   return fixture.cache.store({ namespace, question, vector: embedder.embed(question), answer, sources: fixture.sources }, policy(now, overrides));
 }
 
+/** The similarity path's view of an asked question: its text and its vector. */
+function asked(question: string): { question: string; vector: Float32Array } {
+  return { question, vector: embedder.embed(question) };
+}
+
 function cosine(a: string, b: string): number {
   const x = embedder.embed(a);
   const y = embedder.embed(b);
@@ -119,15 +125,15 @@ test('similarity path: a hit at exactly the threshold, a miss just above it, nev
   try {
     const namespace = namespaceOf(fixture);
     const cached = 'How much does express delivery cost?';
-    const asked = 'How much does the express delivery cost?';
-    const score = cosine(cached, asked);
+    const question = 'How much does the express delivery cost?';
+    const score = cosine(cached, question);
     put(fixture, namespace, cached, 'Fifteen euros.');
-    const hit = fixture.cache.lookupSimilar(namespace, embedder.embed(asked), policy(T0, { threshold: score }));
+    const hit = fixture.cache.lookupSimilar(namespace, asked(question), policy(T0, { threshold: score }));
     assert.is(hit?.match, 'semantic');
     assert.ok(Math.abs((hit?.similarity ?? 0) - score) < 1e-5, `similarity ${hit?.similarity} vs ${score}`);
-    assert.is(fixture.cache.lookupSimilar(namespace, embedder.embed(asked), policy(T0, { threshold: score + 0.001 })), undefined);
+    assert.is(fixture.cache.lookupSimilar(namespace, asked(question), policy(T0, { threshold: score + 0.001 })), undefined);
     const other = namespaceOf(fixture, { endUser: 'mallory' });
-    assert.is(fixture.cache.lookupSimilar(other, embedder.embed(cached), policy(T0, { threshold: 0.5 })), undefined, 'the identical question in another namespace');
+    assert.is(fixture.cache.lookupSimilar(other, asked(cached), policy(T0, { threshold: 0.5 })), undefined, 'the identical question in another namespace');
     assert.is(fixture.cache.stats().misses, 2);
   } finally {
     await fixture.close();
@@ -140,7 +146,116 @@ test('threshold 1 still matches an identical vector (float rounding slack)', asy
     const namespace = namespaceOf(fixture);
     put(fixture, namespace, 'Express cost?', 'Fifteen euros.');
     // Punctuation is not a term, so this is the same vector and a different exact key.
-    assert.is(fixture.cache.lookupSimilar(namespace, embedder.embed('express cost'), policy(T0, { threshold: 1 }))?.match, 'semantic');
+    assert.is(fixture.cache.lookupSimilar(namespace, asked('express cost'), policy(T0, { threshold: 1 }))?.match, 'semantic');
+  } finally {
+    await fixture.close();
+  }
+});
+
+test('verifier: a similar question about another number is refused and counted; the entry stays; a paraphrase hits', async () => {
+  const fixture = await setup();
+  try {
+    const namespace = namespaceOf(fixture);
+    const cached = 'How much does express delivery cost for 3 bikes?';
+    const other = 'How much does express delivery cost for 4 bikes?';
+    assert.ok(cosine(cached, other) >= 0.92, `precondition: the embedding alone would serve it (${cosine(cached, other)})`);
+    put(fixture, namespace, cached, 'Twenty euros.');
+    assert.is(fixture.cache.lookupSimilar(namespace, asked(other), policy(T0)), undefined);
+    assert.equal({ vetoed: fixture.cache.stats().vetoed, misses: fixture.cache.stats().misses, entries: fixture.cache.stats().entries }, { vetoed: 1, misses: 1, entries: 1 });
+    assert.is(fixture.cache.lookupExact(namespace, cached, policy(T0))?.answer, 'Twenty euros.', 'the entry is right for its own question');
+    const hit = fixture.cache.lookupSimilar(namespace, asked('How much does the express delivery cost for 3 bikes?'), policy(T0));
+    assert.equal(hit && { answer: hit.answer, match: hit.match }, { answer: 'Twenty euros.', match: 'semantic' });
+  } finally {
+    await fixture.close();
+  }
+});
+
+test('verifier: a refused candidate gives way to the next similar one that passes', async () => {
+  const fixture = await setup();
+  try {
+    const namespace = namespaceOf(fixture);
+    const question = 'Express delivery cost for 3 bikes?';
+    const refused = 'Express delivery cost for 4 bikes?';
+    const accepted = 'What is the express delivery cost for 3 bikes?';
+    assert.ok(cosine(question, refused) > cosine(question, accepted), 'precondition: the refused entry is the most similar');
+    put(fixture, namespace, refused, 'Four bikes: twenty-five euros.');
+    put(fixture, namespace, accepted, 'Three bikes: twenty euros.');
+    const hit = fixture.cache.lookupSimilar(namespace, asked(question), policy(T0, { threshold: 0.5 }));
+    assert.is(hit?.answer, 'Three bikes: twenty euros.');
+    assert.is(fixture.cache.stats().vetoed, 0, 'a lookup that still hits is not a veto');
+  } finally {
+    await fixture.close();
+  }
+});
+
+test('an entry stored without its question (before questions were kept) serves the exact path only', async () => {
+  const fixture = await setup();
+  try {
+    const namespace = namespaceOf(fixture);
+    const question = 'How much does express delivery cost?';
+    put(fixture, namespace, question, 'Fifteen euros.');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const key = cacheEntryKey(namespace, question);
+    const { question: kept, ...older } = fixture.scope.store.semanticCache.get(key) as { question?: string };
+    assert.is(kept, question, 'new entries keep their question');
+    fixture.scope.store.transaction(() => fixture.scope.store.semanticCache.put(key, older));
+    await fixture.reopen();
+    assert.is(fixture.cache.lookupSimilar(namespace, asked('How much does the express delivery cost?'), policy(T0, { threshold: 0.5 })), undefined, 'unverifiable: refused');
+    assert.is(fixture.cache.stats().vetoed, 1);
+    assert.is(fixture.cache.lookupExact(namespace, question, policy(T0))?.answer, 'Fifteen euros.');
+  } finally {
+    await fixture.close();
+  }
+});
+
+test('namespaceFor remembers by every field of the parts: no change, added element or later mutation gets the old namespace', async () => {
+  const fixture = await setup();
+  try {
+    const base: NamespaceParts = {
+      tenantId: fixture.scope.tenantId,
+      modelId: 'local:test',
+      embedderId: embedder.id,
+      plugins: { retrieval: 'a'.repeat(64), prompt: 'b'.repeat(64) },
+      prompt: { systemPrompt: 'Be brief.', topK: 8, tokenBudget: 1500 },
+      generation: 0,
+      scope: 'tenant',
+      endUser: undefined,
+    };
+    const first = fixture.cache.namespaceFor(base);
+    assert.ok(first !== undefined);
+    assert.is(fixture.cache.namespaceFor(structuredClone(base)), first, 'equal parts in another object: remembered');
+    // Every leaf of the parts, found by walking the object rather than from a list, changed in turn.
+    const variants: [string, NamespaceParts][] = [];
+    const walk = (value: Record<string, unknown>, path: string[]): void => {
+      for (const [key, leaf] of Object.entries(value)) {
+        if (typeof leaf === 'object' && leaf !== null) {
+          walk(leaf as Record<string, unknown>, [...path, key]);
+          continue;
+        }
+        const variant = structuredClone(base) as unknown as Record<string, unknown>;
+        let target = variant;
+        for (const step of path) target = target[step] as Record<string, unknown>;
+        target[key] = typeof leaf === 'number' ? leaf + 1 : typeof leaf === 'string' ? (leaf === 'a'.repeat(64) ? 'c'.repeat(64) : leaf === 'b'.repeat(64) ? 'd'.repeat(64) : `${leaf}x`) : 'alice';
+        if (key === 'endUser') target['scope'] = 'user';
+        variants.push([[...path, key].join('.'), variant as unknown as NamespaceParts]);
+      }
+    };
+    walk(base as unknown as Record<string, unknown>, []);
+    assert.is(variants.length, 11, 'every leaf was changed');
+    for (const [what, parts] of variants) {
+      fixture.cache.namespaceFor(base);
+      const changed = fixture.cache.namespaceFor(parts);
+      assert.is(changed?.key, cacheNamespace(parts)?.key, `${what}: computed, not remembered`);
+      assert.is.not(changed?.key, first.key, `${what} changes the namespace`);
+    }
+    fixture.cache.namespaceFor(base);
+    const added = { ...base, retrievalMode: 'hybrid' } as NamespaceParts;
+    assert.is(fixture.cache.namespaceFor(added), undefined, 'an element the namespace does not know: no namespace, not the old one');
+    const mutable = structuredClone(base);
+    assert.is(fixture.cache.namespaceFor(mutable)?.key, first.key);
+    (mutable.prompt as { topK: number }).topK = 4;
+    assert.is.not(fixture.cache.namespaceFor(mutable)?.key, first.key, 'a mutation after the call is seen');
+    assert.is(fixture.cache.namespaceFor(base)?.key, first.key, 'and back');
   } finally {
     await fixture.close();
   }
