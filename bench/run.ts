@@ -12,7 +12,9 @@
  *   before and after the verifier (bench/cache-*.ts);
  * - resident memory per idle live session at 1,000 and 10,000 sessions (server in a child process);
  * - the leak guard per ask with 10,000 tenants, master key rotation and the leak audit (bench/guard.ts);
- * - a soak of connections reset during the WebSocket upgrade: the host stays up (bench/resets.ts).
+ * - a soak of connections reset during the WebSocket upgrade: the host stays up (bench/resets.ts);
+ * - cells (bench/cells.ts): fairness under a burning neighbour, asks/s with 1 and N cells, the cache
+ *   hit through a handed-over socket, crash recovery, memory under a memory-heavy tenant, ingest.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -30,6 +32,7 @@ import { runGuardBenchmarks } from './guard.ts';
 import { measureSessionMemory } from './memory.ts';
 import { runPluginBenchmarks } from './plugins.ts';
 import { runResetSoak } from './resets.ts';
+import { runCellsBenchmarks } from './cells.ts';
 import { measureSessionStart } from './session-start.ts';
 import { heading, line, ms, summarise, verdict } from './stats.ts';
 import { syntheticDocuments } from './synthetic.ts';
@@ -118,6 +121,7 @@ async function main(): Promise<void> {
   await runPluginBenchmarks(quick);
   await runGuardBenchmarks(quick);
   await runResetSoak(quick ? 1_000 : 5_000);
+  await runCellsBenchmarks(quick);
 }
 
 async function createTenant(url: string): Promise<{ apiKey: string }> {

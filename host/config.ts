@@ -49,6 +49,8 @@ export interface HostConfig {
   pluginFuelPerCallMax: number;
   /** Host-wide budget for plugin instance memory, in MiB, shared out over the cells. */
   pluginMemoryMb: number;
+  /** Move a tenant that keeps spending its whole plugin budget to a low-priority quarantine cell. */
+  quarantine: boolean;
 }
 
 /** Every default, with its unit in the comment. */
@@ -72,6 +74,7 @@ export const CONFIG_DEFAULTS: HostConfig = {
   workers: Math.min(availableParallelism(), LIMITS.cellsMax), // one cell per core
   pluginFuelPerCallMax: LIMITS.pluginFuelPerCallCeilingDefault, // about 10 ms of the worst-case metered loop
   pluginMemoryMb: Math.floor(totalmem() / 4 / 2 ** 20), // a quarter of the machine's memory, in MiB
+  quarantine: true,
 };
 
 /** Environment variable → setting. */
@@ -95,6 +98,7 @@ const ENV_NAMES: Record<string, keyof HostConfig> = {
   WORKERS: 'workers',
   PLUGIN_FUEL_PER_CALL_MAX: 'pluginFuelPerCallMax',
   PLUGIN_MEMORY_MB: 'pluginMemoryMb',
+  CTX_QUARANTINE: 'quarantine',
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -193,6 +197,7 @@ function validateConfig(raw: Record<string, unknown>, source: (key: string) => s
     workers: integer('workers', 1, LIMITS.cellsMax),
     pluginFuelPerCallMax: integer('pluginFuelPerCallMax', LIMITS.pluginFuelPerCallMin, LIMITS.pluginFuelPerCallMax),
     pluginMemoryMb: integer('pluginMemoryMb', LIMITS.pluginMemoryMbMin, LIMITS.pluginMemoryMbMax),
+    quarantine: flag('quarantine'),
   };
   if (config.modelUrl !== undefined && !/^https?:\/\//.test(config.modelUrl)) fail('modelUrl', `must be an http(s) URL, got ${JSON.stringify(config.modelUrl)}`);
   if (config.embedUrl !== undefined && !/^https?:\/\//.test(config.embedUrl)) fail('embedUrl', `must be an http(s) URL, got ${JSON.stringify(config.embedUrl)}`);

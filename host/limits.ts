@@ -33,6 +33,8 @@ export const LIMITS = {
   burnerExhaustionsMin: 5,
   /** The window for burnerExhaustionsMin, in milliseconds. */
   burnerWindowMsMax: 10_000,
+  /** The most of its cell's loop a burner may hold (each slice is followed by a pause), until it is quarantined or stops burning. */
+  burnerLoopShareMax: 0.2,
   /** How long a quarantined tenant must go without exhausting its budget before it returns to its own cell. */
   quarantineQuietMsMin: 120_000,
   /** Smallest PLUGIN_MEMORY_MB: a few sessions of 16 MiB plugins must fit. */

@@ -177,6 +177,7 @@ export async function startCell(config: HostConfig, setup: CellSetup): Promise<C
   const scheduler = createScheduler({
     burnerExhaustionsMin: LIMITS.burnerExhaustionsMin,
     burnerWindowMs: LIMITS.burnerWindowMsMax,
+    burnerDutyShare: LIMITS.burnerLoopShareMax,
     verdictOf: (error) => (error instanceof HostError && (error.code === 'PLUGIN_FUEL_EXHAUSTED' || error.code === 'PLUGIN_TIMEOUT') ? 'exhausted' : 'ok'),
     onBurner: (tenantId) => {
       logger.warn({ tenant: tenantId }, 'tenant keeps spending its whole plugin budget; deferred, and reported for quarantine');

@@ -4,7 +4,10 @@
  * tenants are waiting the one that has used the least CPU recently goes first (virtual time, as in
  * fair queuing: each tenant's clock advances by the time its slices took). A tenant that keeps
  * spending its whole budget is charged double for it, so it falls behind everyone else; when it does
- * that often enough it is reported, and the supervisor moves it to the quarantine cell.
+ * that often enough it is a burner: each of its slices is followed by a pause (it may hold at most
+ * `burnerDutyShare` of the loop, however idle the rest is), it is reported, and the supervisor moves
+ * it to the quarantine cell. A burner that stops burning sheds the pause when its exhaustions age
+ * out of the window.
  *
  * Slices are short by construction (a plugin call is bounded by its fuel, an ingest step by its
  * size), and between two slices the loop turns (`setImmediate`), so other tenants' sockets are read
@@ -22,6 +25,8 @@ export interface SchedulerOptions {
   burnerWindowMs: number;
   /** Told once per window when a tenant keeps exhausting its budget. */
   onBurner(tenantId: string): void;
+  /** The most of the loop's time a burner's slices may take (0..1): after a slice of `t` ms it waits `t / share - t`. */
+  burnerDutyShare: number;
   /** Classifies a slice's failure: 'exhausted' when the tenant spent its whole budget. */
   verdictOf(error: unknown): SliceVerdict;
   /** Milliseconds clock (tests). */
@@ -50,6 +55,8 @@ interface TenantState {
   usedMs: number;
   exhaustions: number[];
   reportedAt: number;
+  /** A burner's next slice does not start before this (its pause after the last one). */
+  notBefore: number;
 }
 
 /** Creates a cell's scheduler. */
@@ -59,11 +66,12 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   let running = false;
   let waiting = 0;
   let drainScheduled = false;
+  let pauseTimer: NodeJS.Timeout | undefined;
 
   const stateOf = (tenantId: string): TenantState => {
     let state = tenants.get(tenantId);
     if (state === undefined) {
-      state = { vtime: 0, queue: [], usedMs: 0, exhaustions: [], reportedAt: Number.NEGATIVE_INFINITY };
+      state = { vtime: 0, queue: [], usedMs: 0, exhaustions: [], reportedAt: Number.NEGATIVE_INFINITY, notBefore: Number.NEGATIVE_INFINITY };
       tenants.set(tenantId, state);
     }
     return state;
@@ -75,13 +83,22 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     return Number.isFinite(least) ? least : 0;
   };
 
-  const next = (): [string, TenantState] | undefined => {
+  /** The waiting tenant to run next (least virtual time, fewer exhaustions on a tie), or when the earliest paused one may run. */
+  const next = (): { run: [string, TenantState] } | { wakeAt: number } | undefined => {
     let best: [string, TenantState] | undefined;
+    let wakeAt = Number.POSITIVE_INFINITY;
+    const at = now();
     for (const entry of tenants) {
-      if (entry[1].queue.length === 0) continue;
-      if (best === undefined || entry[1].vtime < best[1].vtime) best = entry;
+      const state = entry[1];
+      if (state.queue.length === 0) continue;
+      if (state.notBefore > at) {
+        wakeAt = Math.min(wakeAt, state.notBefore);
+        continue;
+      }
+      if (best === undefined || state.vtime < best[1].vtime || (state.vtime === best[1].vtime && state.exhaustions.length < best[1].exhaustions.length)) best = entry;
     }
-    return best;
+    if (best !== undefined) return { run: best };
+    return Number.isFinite(wakeAt) ? { wakeAt } : undefined;
   };
 
   const settle = (tenantId: string, state: TenantState, started: number, verdict: SliceVerdict): void => {
@@ -89,11 +106,12 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
     state.usedMs += took;
     // A tenant that spent its whole budget is charged double: it falls behind those that did not.
     state.vtime += verdict === 'exhausted' ? took * 2 : took;
-    if (verdict !== 'exhausted') return;
     const at = now();
-    state.exhaustions.push(at);
+    if (verdict === 'exhausted') state.exhaustions.push(at);
     while (state.exhaustions.length > 0 && (state.exhaustions[0] as number) < at - options.burnerWindowMs) state.exhaustions.shift();
-    if (state.exhaustions.length >= options.burnerExhaustionsMin && at - state.reportedAt >= options.burnerWindowMs) {
+    if (state.exhaustions.length < options.burnerExhaustionsMin) return;
+    state.notBefore = at + took * (1 / options.burnerDutyShare - 1);
+    if (verdict === 'exhausted' && at - state.reportedAt >= options.burnerWindowMs) {
       state.reportedAt = at;
       options.onBurner(tenantId);
     }
@@ -125,7 +143,15 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       if (running) return;
       const chosen = next();
       if (chosen === undefined) return;
-      const [tenantId, state] = chosen;
+      if ('wakeAt' in chosen) {
+        // Only paused burners wait: the loop idles until the first may run.
+        pauseTimer ??= setTimeout(() => {
+          pauseTimer = undefined;
+          scheduleDrain();
+        }, Math.max(1, chosen.wakeAt - now()));
+        return;
+      }
+      const [tenantId, state] = chosen.run;
       const waiter = state.queue.shift() as Waiting;
       waiting -= 1;
       execute(tenantId, state, waiter.slice).then(waiter.resolve, waiter.reject);
@@ -140,7 +166,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   return {
     run<T>(tenantId: string, slice: () => Promise<T> | T): Promise<T> {
       const state = stateOf(tenantId);
-      if (!running && waiting === 0) {
+      if (!running && waiting === 0 && state.notBefore <= now()) {
         state.vtime = Math.max(state.vtime, floor());
         return execute(tenantId, state, slice) as Promise<T>;
       }

@@ -125,7 +125,7 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
    * kernel gives the other cells the CPU first. It comes back once it has been quiet a while.
    */
   async function quarantine(tenantId: string): Promise<void> {
-    if (options.inProcess !== undefined || closing) return;
+    if (options.inProcess !== undefined || closing || !config.quarantine) return;
     quarantined.set(tenantId, Date.now());
     if (slotOf(placement(), tenantId) === quarantineSlot) return;
     if (links[quarantineSlot] === undefined) {

@@ -11,10 +11,12 @@ import { HostError } from '../../host/errors.ts';
 /** A scheduler on a fake clock: each slice advances it by the milliseconds it names. */
 function fakeScheduler() {
   let now = 0;
+  const clock = { advance: (ms: number) => (now += ms) };
   const burners: string[] = [];
   const scheduler = createScheduler({
     burnerExhaustionsMin: 3,
     burnerWindowMs: 1_000,
+    burnerDutyShare: 0.25,
     onBurner: (tenantId) => burners.push(tenantId),
     verdictOf: (error) => (error instanceof HostError && error.code === 'PLUGIN_FUEL_EXHAUSTED' ? 'exhausted' : 'ok'),
     now: () => now,
@@ -32,7 +34,7 @@ function fakeScheduler() {
     await Promise.resolve();
     throw new HostError('PLUGIN_FUEL_EXHAUSTED', 'spent');
   };
-  return { scheduler, work, burn, burners };
+  return { scheduler, work, burn, burners, clock };
 }
 
 test('with nothing waiting, a slice runs at once and its value comes back', async () => {
@@ -56,15 +58,35 @@ test('waiting tenants take turns by CPU used: a tenant with a backlog does not h
 });
 
 test('a tenant that spends its whole budget is charged double and reported as a burner once per window', async () => {
-  const { scheduler, work, burn, burners } = fakeScheduler();
+  const { scheduler, work, burn, burners, clock } = fakeScheduler();
   const order: string[] = [];
   const all: Promise<unknown>[] = [];
   for (let i = 0; i < 4; i += 1) all.push(scheduler.run('burner', burn(10, order, `b${i}`)).catch(() => undefined));
-  for (let i = 0; i < 4; i += 1) all.push(scheduler.run('fair', work(10, order, `f${i}`)));
+  const fair: Promise<unknown>[] = [];
+  for (let i = 0; i < 4; i += 1) fair.push(scheduler.run('fair', work(10, order, `f${i}`)));
+  await Promise.all(fair);
+  // The third exhaustion makes it a burner: its last slice waits out its pause (on the fake clock).
+  while (!order.includes('b2')) await new Promise((resolve) => setImmediate(resolve));
+  assert.not.ok(order.includes('b3'), 'paused');
+  clock.advance(100);
   await Promise.all(all);
-  // After the first burn (20 of virtual time against 10 a fair slice), the fair tenant runs twice per burn.
-  assert.equal(order, ['b0', 'f0', 'f1', 'b1', 'f2', 'f3', 'b2', 'b3']);
+  // After the first burn (20 of virtual time against 10 a fair slice) the fair tenant runs twice per
+  // burn, and first on a tie (it has spent its budget less often).
+  assert.equal(order, ['b0', 'f0', 'f1', 'f2', 'b1', 'f3', 'b2', 'b3']);
   assert.equal(burners, ['burner'], 'reported once: three exhaustions within the window');
+});
+
+test('a burner is paused after each slice: with a quarter of the loop, 10 ms of burning buys 30 ms of waiting', async () => {
+  const { scheduler, burn, burners, clock } = fakeScheduler();
+  const order: string[] = [];
+  for (let i = 0; i < 3; i += 1) await scheduler.run('burner', burn(10, order, `b${i}`)).catch(() => undefined);
+  assert.equal(burners, ['burner']);
+  const paused = scheduler.run('burner', burn(10, order, 'b3')).catch(() => undefined);
+  assert.equal(order, ['b0', 'b1', 'b2'], 'the fourth slice waits');
+  assert.is(scheduler.waiting, 1);
+  clock.advance(30);
+  await paused;
+  assert.equal(order, ['b0', 'b1', 'b2', 'b3'], 'and runs once its pause is over');
 });
 
 test('a failing slice rejects with its error, and the next one still runs', async () => {

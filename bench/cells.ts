@@ -1,0 +1,324 @@
+/**
+ * The cells figures (issue: one tenant can no longer take the host), each against a baseline
+ * measured in the same run, with the host in child processes (`host/main.ts`, as `npm start` runs
+ * it) and the clients here, in another process:
+ *
+ * - fairness: a normal tenant's connect+ask p50/p99 alone, then while a neighbour on the same cell
+ *   burns its whole budget from 4 sessions — scheduler only (quarantine off) and as shipped — and
+ *   the slowest /healthz meanwhile;
+ * - throughput: full asks per second with 1 cell and with N cells (many tenants, 16 clients);
+ * - the cache-hit round trip through the handed-over socket (no extra hop), beside a bare ws echo;
+ * - crash recovery: kill -9 of a cell until its tenant answers again;
+ * - memory: resident memory of the host's processes with 200 sessions of a tenant whose plugins
+ *   touch 16 MiB each at start (the budget refuses what does not fit);
+ * - ingest: the slowest ask of another tenant while 8 documents of ~1M characters are ingested.
+ */
+import { Packr } from 'msgpackr';
+import WebSocket from 'ws';
+import { rendezvousSlot } from '../host/cells/placement.ts';
+import { compileWat } from '../test/sandbox/wat.ts';
+import { fixturePlugin } from '../test/sandbox/harness.ts';
+import { BENCH_OPERATOR_KEY, startHostProcess, type HostProcess } from './host-process.ts';
+import { heading, line, ms, summarise } from './stats.ts';
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true });
+const DOC = { id: 'hours', title: 'Opening hours', text: 'The shop opens at nine in the morning and closes at six in the evening.' };
+
+/** A raw chat connection: msgpack frames, nothing of the SDK's bookkeeping in the figures. */
+interface Chat {
+  ask(text: string): Promise<{ type: string; code?: string; cache?: string }>;
+  close(): void;
+}
+
+function openChat(url: string, apiKey: string): Promise<Chat> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${url.replace('http', 'ws')}/v1/chat`, { headers: { authorization: `Bearer ${apiKey}` }, perMessageDeflate: false });
+    let waiting: ((frame: { type: string; id?: string }) => void) | undefined;
+    let next = 0;
+    socket.on('error', reject);
+    socket.on('message', (data: Buffer) => {
+      const frame = packr.unpack(data) as { type: string; id?: string };
+      if (frame.type === 'ready') {
+        resolve({
+          ask: (text) =>
+            new Promise((done) => {
+              const id = `q${(next += 1)}`;
+              waiting = (answer) => {
+                if (answer.id === id && (answer.type === 'done' || answer.type === 'error')) done(answer);
+              };
+              socket.send(packr.pack({ type: 'ask', id, text }));
+            }),
+          close: () => socket.terminate(),
+        });
+        return;
+      }
+      if (frame.type === 'error' && frame.id === undefined) reject(new Error(`session refused: ${JSON.stringify(frame)}`));
+      waiting?.(frame);
+    });
+    socket.on('close', () => waiting?.({ type: 'error', id: '*' }));
+  });
+}
+
+async function request(url: string, method: string, path: string, key: string, body?: unknown, type = 'application/json'): Promise<{ status: number; body: any }> {
+  const response = await fetch(`${url}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { 'content-type': type }) },
+    ...(body === undefined ? {} : { body: body instanceof Uint8Array ? body : JSON.stringify(body) }),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+/** Creates tenants until one hashes to `slot` of `slots`. */
+async function tenantOnSlot(host: HostProcess, slot: number, slots: number, name: string): Promise<{ id: string; apiKey: string }> {
+  for (let made = 0; made < 64; made += 1) {
+    const tenant = await host.createTenant(`${name} ${made}`);
+    if (rendezvousSlot(tenant.id, slots) === slot) return tenant;
+  }
+  throw new Error(`no tenant hashed to slot ${slot}`);
+}
+
+async function connectAndAsk(url: string, apiKey: string, samples: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < samples; i += 1) {
+    const started = performance.now();
+    const chat = await openChat(url, apiKey);
+    const answer = await chat.ask('When does the shop open?');
+    times.push(performance.now() - started);
+    chat.close();
+    if (answer.type !== 'done') throw new Error(`the normal tenant's ask failed: ${JSON.stringify(answer)}`);
+  }
+  return times;
+}
+
+/** The slowest /healthz answer while `during` runs, polled every 20 ms. */
+async function slowestHealth(url: string, during: Promise<unknown>): Promise<number> {
+  let worst = 0;
+  let done = false;
+  void during.finally(() => (done = true));
+  while (!done) {
+    const started = performance.now();
+    await fetch(`${url}/healthz`).then((response) => response.text());
+    worst = Math.max(worst, performance.now() - started);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return worst;
+}
+
+async function fairness(quick: boolean, quarantine: boolean): Promise<void> {
+  const host = await startHostProcess({ WORKERS: '2', CTX_QUARANTINE: String(quarantine) });
+  try {
+    const normal = await tenantOnSlot(host, 0, 2, 'normal');
+    const burner = await tenantOnSlot(host, 0, 2, 'burner');
+    await request(host.url, 'POST', '/v1/documents', normal.apiKey, { documents: [DOC] });
+    await request(host.url, 'PATCH', '/v1/config', normal.apiKey, { cache: { enabled: false } });
+    const samples = quick ? 60 : 300;
+    await connectAndAsk(host.url, normal.apiKey, 20);
+    const alone = summarise(await connectAndAsk(host.url, normal.apiKey, samples));
+    const upload = await request(host.url, 'PUT', '/v1/plugins/retrieval', burner.apiKey, await fixturePlugin('cpu-and-memory'), 'application/wasm');
+    if (upload.status !== 201) throw new Error(`burner upload failed: ${JSON.stringify(upload.body)}`);
+    const ceiling = (await request(host.url, 'GET', '/v1/config', burner.apiKey)).body.pluginFuelPerCall as number;
+    let burning = true;
+    let spent = 0;
+    const burners = await Promise.all(Array.from({ length: 4 }, () => openChat(host.url, burner.apiKey)));
+    const burns = burners.map(async (first) => {
+      let chat = first;
+      while (burning) {
+        const answer = await chat.ask('spin');
+        if (answer.code === 'PLUGIN_FUEL_EXHAUSTED') spent += 1;
+        // A quarantine move closes the session (1012): the burner reconnects, as its SDK client would.
+        if (answer.type === 'error' && answer.code === undefined && burning) chat = await openChat(host.url, burner.apiKey).catch(() => chat);
+      }
+      chat.close();
+    });
+    // The burner gets two seconds to show what it is (and, as shipped, to be moved).
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const measuring = connectAndAsk(host.url, normal.apiKey, samples);
+    const worstHealth = await slowestHealth(host.url, measuring);
+    const busy = summarise(await measuring);
+    burning = false;
+    await Promise.all(burns);
+    const label = quarantine ? 'as shipped (scheduler + quarantine cell)' : 'scheduler only (CTX_QUARANTINE=false)';
+    heading(`fairness, ${label}: a neighbour on the same cell burns ${ceiling.toLocaleString('en')} fuel per call from 4 sessions`);
+    line('normal tenant connect+ask, alone', `p50 ${ms(alone.p50)}  p99 ${ms(alone.p99)}`);
+    line('same, neighbour burning', `p50 ${ms(busy.p50)}  p99 ${ms(busy.p99)}`, `ratio p50 ${(busy.p50 / alone.p50).toFixed(2)}x  p99 ${(busy.p99 / alone.p99).toFixed(2)}x  (target <= 2x)`);
+    line('slowest /healthz while burning', ms(worstHealth), worstHealth <= 100 ? 'target <= 100 ms: met' : 'target <= 100 ms: MISSED');
+    line('burner calls that spent their whole budget', String(spent));
+    const health = (await (await fetch(`${host.url}/healthz`)).json()) as { quarantinedTenants: number };
+    line('tenants in quarantine at the end', String(health.quarantinedTenants));
+  } finally {
+    await host.stop();
+  }
+}
+
+async function throughput(cells: number, total: number): Promise<number> {
+  const host = await startHostProcess({ WORKERS: String(cells), CTX_QUARANTINE: 'false' });
+  try {
+    const tenants: { id: string; apiKey: string }[] = [];
+    for (let i = 0; i < 8; i += 1) {
+      const tenant = await host.createTenant(`load ${i}`);
+      await request(host.url, 'POST', '/v1/documents', tenant.apiKey, { documents: [DOC, { id: 'returns', title: 'Returns', text: 'Bikes can be returned within 30 days for a full refund.' }] });
+      await request(host.url, 'PATCH', '/v1/config', tenant.apiKey, { cache: { enabled: false } });
+      tenants.push(tenant);
+    }
+    const chats = await Promise.all(Array.from({ length: 16 }, (_, i) => openChat(host.url, (tenants[i % tenants.length] as { apiKey: string }).apiKey)));
+    for (const chat of chats) await chat.ask('warm up');
+    let sent = 0;
+    const started = performance.now();
+    await Promise.all(
+      chats.map(async (chat, i) => {
+        while (sent < total) {
+          sent += 1;
+          await chat.ask(i % 2 === 0 ? 'When does the shop open?' : 'Can I return a bike?');
+        }
+      }),
+    );
+    const rate = total / ((performance.now() - started) / 1000);
+    for (const chat of chats) chat.close();
+    return rate;
+  } finally {
+    await host.stop();
+  }
+}
+
+async function cacheHitAndRecovery(quick: boolean): Promise<void> {
+  const host = await startHostProcess({ WORKERS: '2' });
+  try {
+    const tenant = await tenantOnSlot(host, 0, 2, 'cached');
+    await request(host.url, 'POST', '/v1/documents', tenant.apiKey, { documents: [DOC] });
+    const chat = await openChat(host.url, tenant.apiKey);
+    await chat.ask('When does the shop open?');
+    const trips: number[] = [];
+    for (let i = 0; i < (quick ? 500 : 3000); i += 1) {
+      const started = performance.now();
+      const answer = await chat.ask('When does the shop open?');
+      trips.push(performance.now() - started);
+      if (answer.cache !== 'hit') throw new Error('expected a cache hit');
+    }
+    chat.close();
+    const hit = summarise(trips);
+    heading('cache hit through a handed-over socket (chat frames go kernel -> cell, no supervisor hop)');
+    line('exact cache hit round trip', `p50 ${ms(hit.p50)}  p99 ${ms(hit.p99)}`, 'before cells (one process): 83 µs p50');
+    const health = (await (await fetch(`${host.url}/healthz`)).json()) as { cells: { pid: number }[] };
+    const victim = health.cells[0]?.pid as number;
+    const killed = performance.now();
+    process.kill(victim, 'SIGKILL');
+    let back = Number.NaN;
+    for (let tries = 0; tries < 500; tries += 1) {
+      const again = await openChat(host.url, tenant.apiKey).catch(() => undefined);
+      const answer = await again?.ask('When does the shop open?');
+      again?.close();
+      if (answer?.type === 'done') {
+        back = performance.now() - killed;
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    heading('crash isolation: kill -9 of the cell serving a tenant');
+    line('from the kill until the tenant answers again', ms(back), back <= 1000 ? 'target <= 1 s: met' : 'target <= 1 s: MISSED');
+  } finally {
+    await host.stop();
+  }
+}
+
+/** A retrieval plugin whose start function touches every page of its 16 MiB memory. */
+function memoryHog(): Uint8Array {
+  return compileWat(`(module
+    (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+    (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+    (memory (export "memory") 256 256)
+    (func $touch (local $at i32)
+      (block $done (loop $page
+        (br_if $done (i32.ge_u (local.get $at) (i32.const 16777216)))
+        (i32.store8 (local.get $at) (i32.const 1))
+        (local.set $at (i32.add (local.get $at) (i32.const 4096)))
+        (br $page))))
+    (start $touch)
+    (func (export "retrieve") (result i32)
+      (call $output_set (call $alloc (i64.const 4)) (i64.const 4))
+      (i32.const 0)))`);
+}
+
+async function memory(quick: boolean): Promise<void> {
+  const sessions = quick ? 60 : 200;
+  const host = await startHostProcess({ WORKERS: '2' });
+  try {
+    const hog = await host.createTenant('memory hog');
+    const upload = await request(host.url, 'PUT', '/v1/plugins/retrieval', hog.apiKey, memoryHog(), 'application/wasm');
+    if (upload.status !== 201) throw new Error(`hog upload failed: ${JSON.stringify(upload.body)}`);
+    const neighbour = await host.createTenant('neighbour');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = host.residentBytes();
+    const open: Chat[] = [];
+    let refused = 0;
+    for (let i = 0; i < sessions; i += 1) {
+      const chat = await openChat(host.url, hog.apiKey).catch(() => undefined);
+      if (chat === undefined) refused += 1;
+      else open.push(chat);
+    }
+    const neighbourChat = await openChat(host.url, neighbour.apiKey).catch(() => undefined);
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = host.residentBytes();
+    heading(`memory: ${sessions} sessions of a tenant whose plugin touches 16 MiB at start (PLUGIN_MEMORY_MB default: a quarter of RAM)`);
+    line('sessions admitted / refused (TENANT_MEMORY_LIMIT)', `${open.length} / ${refused}`);
+    line('a neighbour tenant still opens a session', neighbourChat === undefined ? 'NO' : 'yes');
+    line('resident memory of the host processes, before / after', `${(before / 2 ** 20).toFixed(0)} / ${(after / 2 ** 20).toFixed(0)} MiB`, 'one process before cells: 286 MiB -> 6.7 GiB, nothing refused');
+    for (const chat of open) chat.close();
+    neighbourChat?.close();
+  } finally {
+    await host.stop();
+  }
+}
+
+async function ingestStall(): Promise<void> {
+  const host = await startHostProcess({ WORKERS: '2' });
+  try {
+    const writer = await tenantOnSlot(host, 0, 2, 'writer');
+    const reader = await tenantOnSlot(host, 0, 2, 'reader');
+    await request(host.url, 'POST', '/v1/documents', reader.apiKey, { documents: [DOC] });
+    await request(host.url, 'PATCH', '/v1/config', reader.apiKey, { cache: { enabled: false } });
+    const words = 'alpha beta gamma delta epsilon zeta eta theta iota kappa lambda mu'.split(' ');
+    const documents = Array.from({ length: 8 }, (_, d) => ({
+      id: `big${d}`,
+      text: Array.from({ length: 160_000 }, (_, k) => `${words[(k * 7 + d) % words.length]}${k % 12 === 11 ? '.' : ''}`).join(' ').slice(0, 999_000),
+    }));
+    const chat = await openChat(host.url, reader.apiKey);
+    await chat.ask('When does the shop open?');
+    const started = performance.now();
+    const ingest = request(host.url, 'POST', '/v1/documents', writer.apiKey, { documents });
+    let done = false;
+    void ingest.finally(() => (done = true));
+    const asks: number[] = [];
+    while (!done) {
+      const asked = performance.now();
+      await chat.ask('When does the shop open?');
+      asks.push(performance.now() - asked);
+    }
+    const result = await ingest;
+    const took = performance.now() - started;
+    chat.close();
+    const during = summarise(asks);
+    heading('ingest: 8 documents of ~1M characters into one tenant; another tenant on the same cell asks meanwhile');
+    line('the ingest', `${ms(took)}, ${result.body.chunks} chunks`);
+    line('the other tenant\'s asks meanwhile', `${during.n} asks, p50 ${ms(during.p50)}  max ${ms(Math.max(...asks))}`, 'one process before cells: the loop held for seconds');
+  } finally {
+    await host.stop();
+  }
+}
+
+/** Runs the cells benchmarks. */
+export async function runCellsBenchmarks(quick: boolean): Promise<void> {
+  await fairness(quick, false);
+  await fairness(quick, true);
+  const total = quick ? 2_000 : 8_000;
+  const one = await throughput(1, total);
+  const two = await throughput(2, total);
+  heading('throughput: full asks with the local model, 8 tenants, 16 clients in another process');
+  line('1 cell', `${one.toFixed(0)} asks/s`);
+  line('2 cells', `${two.toFixed(0)} asks/s`, `${(two / one).toFixed(2)}x one cell (target >= ${(0.8 * 2).toFixed(1)}x)`);
+  await cacheHitAndRecovery(quick);
+  await memory(quick);
+  await ingestStall();
+}
+
+export { BENCH_OPERATOR_KEY };
