@@ -48,6 +48,7 @@ export const ERROR_CATALOG = {
   HTTP_NOT_FOUND: { http: 404, close: null, abi: null, doc: 'No route has that method and path.' },
   HTTP_UNSUPPORTED_MEDIA: { http: 415, close: null, abi: null, doc: 'The request body has the wrong content type.' },
   HTTP_QUERY_INVALID: { http: 400, close: null, abi: null, doc: 'A query parameter is malformed or out of range; the message names it.' },
+  HTTP_PATH_INVALID: { http: 400, close: null, abi: null, doc: 'A path segment is not valid percent-encoded UTF-8; the message names it.' },
   PROTOCOL_BAD_ENCODING: { http: 400, close: null, abi: null, doc: 'A frame is not valid msgpack (binary) or JSON (text).' },
   PROTOCOL_BAD_FRAME: { http: 400, close: null, abi: null, doc: 'A frame is not an object of a known type with the right fields.' },
   PROTOCOL_UNKNOWN_TYPE: { http: 400, close: null, abi: null, doc: 'A frame has a type the host does not know.' },

@@ -67,7 +67,7 @@ const ROUTES: Route[] = [...CORE_ROUTES, ...PLUGIN_ROUTES, ...CACHE_ROUTES, ...O
 
 /**
  * Routes one request. Errors propagate to the caller, which sends their wire form.
- * @throws {HostError} HTTP_NOT_FOUND, AUTH_* and whatever the handler throws.
+ * @throws {HostError} HTTP_NOT_FOUND, HTTP_PATH_INVALID, AUTH_* and whatever the handler throws.
  */
 export async function handleApiRequest(context: HostContext, request: IncomingMessage, response: ServerResponse): Promise<void> {
   const url = new URL(request.url ?? '/', 'http://localhost');
@@ -79,7 +79,7 @@ export async function handleApiRequest(context: HostContext, request: IncomingMe
     const allowed = candidates.map((candidate) => candidate.method).join(', ');
     throw new HostError('HTTP_NOT_FOUND', allowed === '' ? `no route for ${url.pathname}` : `${request.method} is not allowed on ${url.pathname}; use ${allowed}`);
   }
-  const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((param) => decodeURIComponent(param));
+  const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodePathSegment);
   const status = route.status ?? 200;
   if (route.auth === 'none') return send(response, status, await (route.handle as PublicHandler)(context, request, params));
   if (route.auth === 'operator') {
@@ -92,6 +92,19 @@ export async function handleApiRequest(context: HostContext, request: IncomingMe
     await send(response, status, body);
   } finally {
     scope.release();
+  }
+}
+
+/**
+ * Decodes one percent-encoded path parameter. A malformed escape is the client's mistake, not a
+ * host fault: it is refused before any key is checked, and never reaches the log as one.
+ * @throws {HostError} HTTP_PATH_INVALID naming the segment (cut short).
+ */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HostError('HTTP_PATH_INVALID', `path segment ${JSON.stringify(segment.slice(0, 60))} is not valid percent-encoded UTF-8`);
   }
 }
 
