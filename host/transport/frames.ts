@@ -50,7 +50,9 @@ export function parseClientFrame(data: Uint8Array, isBinary: boolean): ClientFra
   const fail = (message: string): never => {
     throw new HostError('PROTOCOL_BAD_FRAME', message, id === undefined ? undefined : { id });
   };
-  switch (frame['type']) {
+  const type = frame['type'];
+  if (typeof type !== 'string') fail(`frame type must be a string, got ${type === null ? 'null' : typeof type}`);
+  switch (type) {
     case 'ping':
       onlyKeys(frame, ['type'], fail);
       return { type: 'ping' };
@@ -62,7 +64,7 @@ export function parseClientFrame(data: Uint8Array, isBinary: boolean): ClientFra
     default:
       throw new HostError(
         'PROTOCOL_UNKNOWN_TYPE',
-        `unknown frame type ${JSON.stringify(String(frame['type'])).slice(0, 40)}; known: ask, feedback, ping`,
+        `unknown frame type ${JSON.stringify(type).slice(0, 40)}; known: ask, feedback, ping`,
         id === undefined ? undefined : { id },
       );
   }
@@ -85,7 +87,7 @@ function parseFeedback(frame: Record<string, unknown>, fail: (message: string) =
 
 function onlyKeys(frame: Record<string, unknown>, allowed: string[], fail: (message: string) => never): void {
   for (const key of Object.keys(frame)) {
-    if (!allowed.includes(key)) fail(`${String(frame['type'])} frame has unknown field ${JSON.stringify(key).slice(0, 40)}`);
+    if (!allowed.includes(key)) fail(`${frame['type'] as string} frame has unknown field ${JSON.stringify(key).slice(0, 40)}`);
   }
 }
 
