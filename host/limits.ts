@@ -86,6 +86,11 @@ export const LIMITS = {
   ticketsOutstandingMax: 100_000,
   /** Tenants per host registry. */
   tenantsMax: 100_000,
+  /**
+   * Active (unrevoked) API keys per tenant: rotation needs two or three at once; the bound keeps a
+   * tenant from growing the registry (and every listing of its keys) without limit.
+   */
+  apiKeysPerTenantMax: 32,
   /** Tenant names. */
   tenantNameCharsMax: 100,
   /** System prompts are part of every ask's context. */

@@ -54,7 +54,8 @@ export async function deleteTenant(
 /**
  * Issues another API key for the scope's tenant (rotation: issue, switch the clients, revoke the old
  * one) and audits it. The key is returned once, in plaintext.
- * @throws {HostError} TENANT_NOT_FOUND when the tenant was deleted meanwhile.
+ * @throws {HostError} TENANT_NOT_FOUND when the tenant was deleted meanwhile; TENANT_KEY_LIMIT when
+ *   it already has LIMITS.apiKeysPerTenantMax active keys.
  */
 export function issueApiKey(authority: TenantAuthority, scope: TenantScope, actor: AuditActor): { keyId: string; apiKey: string } {
   const tenant = authority.registry.findTenant(scope.tenantId);
