@@ -102,6 +102,12 @@ export const LIMITS = {
    * `maxPages` does not cap the plugin's own memory, so the cap is compiled into the module.
    */
   pluginMemoryBytesMax: 16 * 1024 * 1024,
+  /**
+   * How deep one function's expressions may nest (blocks, loops and operands alike): binaryen's
+   * validator and writer recurse once per level, and deeper modules overflowed the metering
+   * worker's stack. Compilers stay far below it; metering adds at most one level per loop.
+   */
+  pluginExpressionDepthMax: 4_096,
   /** Elements per plugin table (tables get this maximum too); an element costs host memory. */
   pluginTableElementsMax: 100_000,
   /**
