@@ -170,6 +170,11 @@ export const LIMITS = {
   recentAsksTenantsMax: 1_000,
   /** Leak blocks and plugin failures kept for the operator view, newest first. */
   incidentsKeptMax: 200,
+  /**
+   * Incidents kept per tenant in that view (its newest): one tenant flooding blocked asks or failing
+   * plugins cannot push every other tenant's incidents out; it would take ten such tenants.
+   */
+  incidentsPerTenantMax: 20,
   /** Plugin log lines kept per tenant for its console (they are plugin output, so never in the host log). */
   pluginLogLinesPerTenantMax: 100,
   /** Characters kept of one plugin log line: with the line limit, bounds the memory one tenant's plugin log takes. */
