@@ -15,21 +15,13 @@ export function createTenant(authority: TenantAuthority, operator: OperatorCrede
   const created = authority.registry.createTenant(name);
   const scope = mintScopeForOperator(authority, operator, created.tenant.id);
   try {
-    plantCanary(scope.store.kvSet.bind(scope.store), created.tenant.canary);
+    scope.store.plantCanary(created.tenant.canary);
     appendAudit(scope, { kind: 'tenant.created', actor: 'operator', detail: { name: created.tenant.name } });
     appendAudit(scope, { kind: 'key.created', actor: 'operator', detail: { keyId: apiKeyId(created.apiKey) ?? null } });
   } finally {
     scope.release();
   }
   return created;
-}
-
-/**
- * Plants the tenant's canary where a cross-tenant bug would carry it: plugin state of both slots.
- * A copy of these values showing up in another tenant's context is what the guard looks for.
- */
-function plantCanary(kvSet: (slot: string, key: string, value: Uint8Array) => void, canary: string): void {
-  for (const slot of ['retrieval', 'prompt']) kvSet(slot, '__ctx_canary', new TextEncoder().encode(canary));
 }
 
 /**
