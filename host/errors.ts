@@ -36,7 +36,7 @@ export const ERROR_CATALOG = {
   TENANT_ASK_RATE_LIMIT: { http: 429, close: null, abi: null, doc: 'The tenant asked more questions in the last minute than its quota allows.' },
   TENANT_EXISTS: { http: 409, close: null, abi: null, doc: 'An import names a tenant, an API key or a canary this host already has; nothing was imported.' },
   TENANT_KEY_LIMIT: { http: 409, close: null, abi: null, doc: 'The tenant already has its maximum number of active API keys; revoke one first.' },
-  TENANT_EXPORT_INVALID: { http: 400, close: null, abi: null, doc: 'A tenant export file is malformed, truncated or altered, or the export key does not open it; nothing was imported.' },
+  TENANT_EXPORT_INVALID: { http: 400, close: null, abi: null, doc: 'A tenant export file is malformed, truncated or altered, the export key does not open it, or it holds a record the API would refuse (the message names it); nothing was imported.' },
   STORAGE_MASTER_KEY: { http: 500, close: null, abi: 'internal', doc: 'The master key is missing, malformed or does not unwrap a tenant key.' },
   STORAGE_ENV_LIMIT: { http: 503, close: 1011, abi: 'limit', doc: 'Every open tenant environment is in use; try again shortly.' },
   STORAGE_QUOTA: { http: 413, close: null, abi: 'limit', doc: 'The write would exceed a storage quota.' },

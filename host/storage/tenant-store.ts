@@ -53,7 +53,7 @@ export interface StoreMeta {
 
 /** The value written to `meta/check` at creation: reading it back proves the data key is right. */
 const STORE_CHECK = 'ctx-tenant-store-v1';
-/** The slots whose plugin state the tenant's canary is planted beside. */
+/** The plugin slots: the tenant's canary is planted beside the state of each. */
 const CANARY_SLOTS = ['retrieval', 'prompt'] as const;
 /** Where the canary used to be planted: plugin key `__ctx_canary` of each slot, which plugins could read and delete. */
 const LEGACY_CANARY_KEY = '__ctx_canary';
@@ -144,7 +144,7 @@ export class TenantStore {
     if (check !== STORE_CHECK) {
       throw new HostError('STORAGE_MASTER_KEY', `the data key of tenant ${tenantId} does not decrypt its environment`);
     }
-    this.#moveLegacyCanaries();
+    this.moveLegacyCanaries();
   }
 
   /**
@@ -168,8 +168,9 @@ export class TenantStore {
    * Stores made before host keys had their own namespace keep the canary at plugin key
    * `__ctx_canary` of each slot, where the slot's plugin could read and delete it: move it out
    * (and out of the slot's kv usage). A value there that is no canary is the plugin's own, and stays.
+   * Opening a store runs it; so does an import, after it wrote an older host's entries.
    */
-  #moveLegacyCanaries(): void {
+  moveLegacyCanaries(): void {
     const legacy: { slot: string; value: Uint8Array }[] = [];
     for (const slot of CANARY_SLOTS) {
       const value = this.pluginKv.get(kvKey(slot, LEGACY_CANARY_KEY));
@@ -278,6 +279,20 @@ export class TenantStore {
       this.meta.put(usedKey, next);
     });
   }
+}
+
+/**
+ * What a key of the plugin state table is: a plugin's own (`<slot>\u0000<key>`), the host's canary
+ * entry of a slot, or neither (no key this host writes). For checking entries that come from
+ * outside (an import).
+ */
+export function pluginKvKeyKind(key: KvKey): { kind: 'plugin'; slot: string; key: string } | { kind: 'canary'; slot: string } | undefined {
+  if (typeof key !== 'string') return undefined;
+  for (const slot of CANARY_SLOTS) {
+    if (key === hostKvKey(slot)) return { kind: 'canary', slot };
+    if (key.startsWith(`${slot}\u0000`)) return { kind: 'plugin', slot, key: key.slice(slot.length + 1) };
+  }
+  return undefined;
 }
 
 function kvKey(slot: string, key: string): KvKey {

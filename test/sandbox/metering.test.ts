@@ -12,6 +12,7 @@ import { createMeteringService } from '../../host/sandbox/metering-service.ts';
 import { FUEL_EXPORT, GROW_REFUSED_EXPORT, MeteringRefusal, START_EXPORT } from '../../host/sandbox/metering.ts';
 import { compilePlugin, type CompiledPlugin } from '../../host/sandbox/module-cache.ts';
 import { addChunk, assertHostError, assertProgrammerError, builtinPlugin, fixturePlugin, memoryTenant, withDeadline } from './harness.ts';
+import { unwrapHostMetering } from '../../host/sandbox/remeter.ts';
 import { vetPlugin } from '../../host/sandbox/vetting.ts';
 import { compileWat } from './wat.ts';
 
@@ -231,6 +232,40 @@ test('a module nested far past the limit (it overflowed the metering stack: a 50
   );
   // The worker is still usable afterwards.
   assert.ok((await metering.meter(nestedModule(10))).bytes.byteLength > 0);
+});
+
+/** Spends most of the largest fuel budget per call in a counting loop (fuel is counted, not timed), then returns no chunks. */
+const SPENDER = `(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory (export "memory") 1)
+  (func (export "retrieve") (result i32) (local $i i32) (local $out i64)
+    (loop $spin (br_if $spin (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 40000000))))
+    (local.set $out (call $alloc (i64.const 4)))
+    (call $store_u8 (local.get $out) (i32.const 0))
+    (call $store_u8 (i64.add (local.get $out) (i64.const 1)) (i32.const 0))
+    (call $store_u8 (i64.add (local.get $out) (i64.const 2)) (i32.const 0))
+    (call $store_u8 (i64.add (local.get $out) (i64.const 3)) (i32.const 0))
+    (call $output_set (local.get $out) (i64.const 4))
+    (i32.const 0)))`;
+
+test('a metered module brought back from outside (an import) is metered again and keeps its whole budget in every call', async () => {
+  const once = await metering.meter(compileWat(SPENDER));
+  const unwrapped = unwrapHostMetering(once.bytes);
+  const exported = WebAssembly.Module.exports(new WebAssembly.Module(unwrapped)).map((entry) => entry.name);
+  assert.equal(exported.sort(), ['memory', 'retrieve'], 'the host metering exports are gone, so vetting takes it like an upload');
+  const { module } = await vetPlugin(unwrapped, 'retrieval', metering);
+  const instance = await createPluginInstance(await compilePlugin(module), { slot: 'retrieval', capabilities: memoryTenant().capabilities, fuelPerCall: LIMITS.pluginFuelPerCallMax });
+  try {
+    // The first metering's counter is no longer refilled: were it still at its old start, these
+    // calls together would spend it and trap.
+    for (let call = 0; call < 4; call += 1) assert.equal(await withDeadline(instance.retrieve(ask('q')), 20_000), [], `call ${call + 1}`);
+  } finally {
+    await instance.close();
+  }
+  const plain = compileWat('(module (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))');
+  assert.is(unwrapHostMetering(plain), plain, 'a module without the host metering exports passes unchanged');
 });
 
 const WAT_RETRIEVAL = `(module
