@@ -89,6 +89,7 @@ interface Export {
  * counter's export removed and its start value set to the largest i64, the grow flag's export
  * removed, and the exported start function made the start function again. Bytes that do not carry
  * those exports in the shape this host writes them come back unchanged, for vetting to judge.
+ * @throws never: bytes it cannot read come back unchanged.
  */
 export function unwrapHostMetering(bytes: Uint8Array): Uint8Array {
   try {

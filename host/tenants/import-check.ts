@@ -41,7 +41,11 @@ const AUDIT_DETAIL_ENTRIES_MAX = 16;
 /** Bytes of a float32 vector of the largest dimension an embedder may have. */
 const VECTOR_BYTES_MAX = LIMITS.embedDimMax * 4;
 
-/** A TENANT_EXPORT_INVALID error; `what` names the record and what was wrong with it. */
+/**
+ * A TENANT_EXPORT_INVALID error (returned, for the caller to throw); `what` names the record and
+ * what was wrong with it.
+ * @throws never
+ */
 export function importInvalid(what: string): HostError {
   return new HostError('TENANT_EXPORT_INVALID', `${what}; nothing was imported`);
 }
