@@ -69,7 +69,7 @@ export const ERROR_CATALOG = {
   PLUGIN_NOT_FOUND: { http: 404, close: null, abi: null, doc: 'The slot has no uploaded version to roll back to or remove.' },
   MODEL_FAILED: { http: 502, close: null, abi: null, doc: 'The model provider returned an error or an unreadable stream.' },
   MODEL_TIMEOUT: { http: 504, close: null, abi: null, doc: 'The model provider did not answer within its time limit.' },
-  EMBED_FAILED: { http: 502, close: null, abi: 'internal', doc: 'The embeddings provider returned an error or an unreadable response, or did not answer in time.' },
+  EMBED_FAILED: { http: 502, close: null, abi: 'badRequest', doc: 'The embeddings provider returned an error or an unreadable response, or did not answer in time.' },
   TRAINING_CONSENT_MISSING: { http: 403, close: null, abi: null, doc: 'A tenant named in a training pool has not opted in to pooling; nothing was pooled.' },
   TRAINING_POOL_INVALID: { http: 400, close: null, abi: null, doc: 'A training pool request names no tenant, a tenant twice or too many tenants, or would hold too many examples.' },
   LEAK_BLOCKED: { http: 500, close: null, abi: null, doc: 'The guard found material in the context that was not resolved for this tenant; nothing was sent.' },

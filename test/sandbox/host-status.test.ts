@@ -66,7 +66,8 @@ test('a host function answers each code with the status its catalog entry names'
 
 test('the codes a plugin can meet are the ones the catalog gives a status, e.g. a full kv quota reads limit', () => {
   assert.is(statusFor(new HostError('STORAGE_QUOTA', 'kv total over')).status, HostStatus.limit);
-  assert.is(statusFor(new HostError('EMBED_FAILED', 'provider down')).status, HostStatus.internal);
+  // A remote embedder cannot embed during a call: the request cannot be served, now or on retry.
+  assert.is(statusFor(new HostError('EMBED_FAILED', 'not in the embedding cache')).status, HostStatus.badRequest);
   // A name that merely looks like a not-found (HTTP_NOT_FOUND) is not one a host function can raise.
   assert.is(statusFor(new HostError('HTTP_NOT_FOUND', 'no route')).status, HostStatus.internal);
   assert.is(statusFor(new Error('disk on fire')).status, HostStatus.internal);
