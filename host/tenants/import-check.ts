@@ -36,7 +36,7 @@ const CANARY = new RegExp(`^${CANARY_PATTERN.source}$`);
 const CACHE_STAT_NAMES = new Set(['hits', 'exactHits', 'semanticHits', 'misses', 'bypassed', 'optedOut', 'stored', 'evicted', 'expired', 'invalidated', 'rejected']);
 /** Characters of the ids and names the host itself writes into cache and feedback records (embedder ids, namespaces, tags). */
 const HOST_STRING_CHARS_MAX = 512;
-/** Entries and characters of one audit entry's detail: ids, counts and codes, never text. */
+/** Entries of one audit entry's detail (ids, counts and codes, never text; each string within HOST_STRING_CHARS_MAX). */
 const AUDIT_DETAIL_ENTRIES_MAX = 16;
 /** Bytes of a float32 vector of the largest dimension an embedder may have. */
 const VECTOR_BYTES_MAX = LIMITS.embedDimMax * 4;
@@ -115,7 +115,6 @@ interface Seen {
   feedback: number;
   plugins: Map<StoredSlot, PluginSlotRecord>;
   modules: Set<string>;
-  audit: number;
   meta: Map<string, unknown>;
 }
 
@@ -137,7 +136,6 @@ export class ImportCheck {
     feedback: 0,
     plugins: new Map(),
     modules: new Set(),
-    audit: 0,
     meta: new Map(),
   };
 
@@ -367,7 +365,6 @@ export class ImportCheck {
     const flat = isObject(detail) && Object.keys(detail).length <= AUDIT_DETAIL_ENTRIES_MAX
       && Object.values(detail).every((item) => item === null || typeof item === 'boolean' || (typeof item === 'number' && Number.isFinite(item)) || isText(item, HOST_STRING_CHARS_MAX));
     if (!flat) fail(`must have a flat detail of at most ${AUDIT_DETAIL_ENTRIES_MAX} ids, counts and codes`);
-    this.#seen.audit += 1;
   }
 
   /**
@@ -416,7 +413,8 @@ export class ImportCheck {
   #checkCounters(): void {
     const { meta, chunks, kvBytes, feedback } = this.#seen;
     const counters = meta.get('counters') as { nextRow: number } | undefined;
-    const lastRow = Math.max(-1, ...chunks.keys());
+    let lastRow = -1;
+    for (const row of chunks.keys()) lastRow = Math.max(lastRow, row);
     if (lastRow >= 0 && (counters?.nextRow ?? 0) <= lastRow) {
       throw importInvalid(`meta counters: nextRow ${counters?.nextRow ?? 0} is not past the last chunk row ${lastRow}`);
     }
