@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../host/config.ts';
 import { startServer } from '../host/server.ts';
+import type { AskTimings } from '../host/protocol.ts';
 import { connect } from '../sdk/client/node.ts';
 import { createLocalEmbedder } from '../host/retrieval/embedder.ts';
 import { measureAuthTiming } from './auth.ts';
@@ -74,7 +75,7 @@ async function main(): Promise<void> {
     const client = await connect({ url: server.url, apiKey: tenant.apiKey });
     const questions = syntheticQuestions(quick ? 200 : 2000);
     const withoutModel: number[] = [];
-    const stages: Record<string, number[]> = { embedMs: [], retrievalMs: [], promptMs: [], guardMs: [], modelMs: [] };
+    const stages: Partial<Record<keyof AskTimings, number[]>> = { embedMs: [], retrievalMs: [], promptMs: [], guardMs: [], modelMs: [] };
     const full: number[] = [];
     const roundTrips: number[] = [];
     for (const question of questions) {
@@ -82,9 +83,9 @@ async function main(): Promise<void> {
       const result = await client.ask(question).result;
       roundTrips.push(performance.now() - started);
       const t = result.timings;
-      for (const [stage, samples] of Object.entries(stages)) samples.push(t[stage] ?? 0);
-      withoutModel.push((t['embedMs'] ?? 0) + (t['retrievalMs'] ?? 0) + (t['promptMs'] ?? 0) + (t['guardMs'] ?? 0));
-      full.push(t['totalMs'] ?? 0);
+      for (const [stage, samples] of Object.entries(stages) as [keyof AskTimings, number[]][]) samples.push(t[stage]);
+      withoutModel.push(t.embedMs + t.retrievalMs + t.promptMs + t.guardMs);
+      full.push(t.totalMs);
     }
     for (const [stage, samples] of Object.entries(stages)) {
       const summary = summarise(samples);

@@ -8,6 +8,7 @@ import { availableParallelism, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { HostError } from './errors.ts';
 import { LIMITS } from './limits.ts';
+import { checkApiKey, isModelName, MODEL_NAME_CHARS_MAX, resolveEndpoint } from './models/endpoint.ts';
 
 /** The validated host configuration. */
 export interface HostConfig {
@@ -102,6 +103,12 @@ const ENV_NAMES: Record<string, keyof HostConfig> = {
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/**
+ * Shortest provider time-out the config takes: under 100 ms no model or embeddings server answers,
+ * so a smaller value is a mistake (seconds given as milliseconds), better refused at start. The
+ * longest comes from LIMITS, which the model and embeddings clients enforce too.
+ */
+const PROVIDER_TIMEOUT_MS_MIN = 100;
 
 /**
  * Builds the configuration from defaults, a config file and the environment.
@@ -170,6 +177,33 @@ function validateConfig(raw: Record<string, unknown>, source: (key: string) => s
     if (typeof value !== 'string' || !allowed.includes(value as T)) fail(key, `must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
     return value as T;
   };
+  // Provider settings are checked by the same rules the model and embeddings clients apply at
+  // start, so a value accepted here is never refused there under another name.
+  const modelName = (key: string): string | undefined => {
+    const value = text(key);
+    if (value !== undefined && !isModelName(value)) fail(key, `must be 1 to ${MODEL_NAME_CHARS_MAX} characters without spaces, control characters or '@'`);
+    return value;
+  };
+  const apiKey = (key: string): string | undefined => {
+    const value = text(key);
+    try {
+      checkApiKey(value, 'must be 1 to 1024 printable ASCII characters without spaces');
+    } catch (error) {
+      fail(key, (error as Error).message);
+    }
+    return value;
+  };
+  const url = (key: string, keyVariable: string): string | undefined => {
+    const value = text(key);
+    if (value === undefined) return undefined;
+    if (!/^https?:\/\//.test(value)) fail(key, `must be an http(s) URL, got ${JSON.stringify(value)}`);
+    try {
+      resolveEndpoint(value, '', { subject: '', keyHint: keyVariable });
+    } catch (error) {
+      fail(key, (error as Error).message.replace(/^url /, ''));
+    }
+    return value;
+  };
   const flag = (key: string): boolean => {
     const value = raw[key];
     if (typeof value === 'boolean') return value;
@@ -184,14 +218,14 @@ function validateConfig(raw: Record<string, unknown>, source: (key: string) => s
     masterKey: text('masterKey'),
     operatorKey: text('operatorKey'),
     modelProvider: oneOf('modelProvider', ['local', 'openai'] as const),
-    modelUrl: text('modelUrl'),
-    modelName: text('modelName') ?? CONFIG_DEFAULTS.modelName,
-    modelApiKey: text('modelApiKey'),
-    modelTimeoutMs: integer('modelTimeoutMs', 100, 600_000),
-    embedUrl: text('embedUrl'),
-    embedModel: text('embedModel') ?? CONFIG_DEFAULTS.embedModel,
-    embedApiKey: text('embedApiKey'),
-    embedTimeoutMs: integer('embedTimeoutMs', 100, LIMITS.embedTimeoutMsMax),
+    modelUrl: url('modelUrl', 'MODEL_API_KEY'),
+    modelName: modelName('modelName') ?? CONFIG_DEFAULTS.modelName,
+    modelApiKey: apiKey('modelApiKey'),
+    modelTimeoutMs: integer('modelTimeoutMs', PROVIDER_TIMEOUT_MS_MIN, LIMITS.modelTimeoutMsMax),
+    embedUrl: url('embedUrl', 'EMBED_API_KEY'),
+    embedModel: modelName('embedModel') ?? CONFIG_DEFAULTS.embedModel,
+    embedApiKey: apiKey('embedApiKey'),
+    embedTimeoutMs: integer('embedTimeoutMs', PROVIDER_TIMEOUT_MS_MIN, LIMITS.embedTimeoutMsMax),
     demo: flag('demo'),
     logLevel: oneOf('logLevel', LOG_LEVELS),
     workers: integer('workers', 1, LIMITS.cellsMax),
@@ -199,8 +233,6 @@ function validateConfig(raw: Record<string, unknown>, source: (key: string) => s
     pluginMemoryMb: integer('pluginMemoryMb', LIMITS.pluginMemoryMbMin, LIMITS.pluginMemoryMbMax),
     quarantine: flag('quarantine'),
   };
-  if (config.modelUrl !== undefined && !/^https?:\/\//.test(config.modelUrl)) fail('modelUrl', `must be an http(s) URL, got ${JSON.stringify(config.modelUrl)}`);
-  if (config.embedUrl !== undefined && !/^https?:\/\//.test(config.embedUrl)) fail('embedUrl', `must be an http(s) URL, got ${JSON.stringify(config.embedUrl)}`);
   if (config.modelProvider === 'openai' && config.modelUrl === undefined) fail('modelProvider', 'openai needs MODEL_URL');
   if (config.operatorKey !== undefined && config.operatorKey.length < 16) fail('operatorKey', 'must be at least 16 characters');
   return config;

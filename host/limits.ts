@@ -116,6 +116,11 @@ export const LIMITS = {
   ticketsOutstandingPerTenantMax: 1_000,
   /** Tenants per host registry. */
   tenantsMax: 100_000,
+  /**
+   * Active (unrevoked) API keys per tenant: rotation needs two or three at once; the bound keeps a
+   * tenant from growing the registry (and every listing of its keys) without limit.
+   */
+  apiKeysPerTenantMax: 32,
   /** Tenant names. */
   tenantNameCharsMax: 100,
   /** System prompts are part of every ask's context. */
@@ -127,6 +132,12 @@ export const LIMITS = {
    * `maxPages` does not cap the plugin's own memory, so the cap is compiled into the module.
    */
   pluginMemoryBytesMax: 16 * 1024 * 1024,
+  /**
+   * How deep one function's expressions may nest (blocks, loops and operands alike): binaryen's
+   * validator and writer recurse once per level, and deeper modules overflowed the metering
+   * worker's stack. Compilers stay far below it; metering adds at most one level per loop.
+   */
+  pluginExpressionDepthMax: 4_096,
   /** Elements per plugin table (tables get this maximum too); an element costs host memory. */
   pluginTableElementsMax: 100_000,
   /**
@@ -205,6 +216,11 @@ export const LIMITS = {
   recentAsksTenantsMax: 1_000,
   /** Leak blocks and plugin failures kept for the operator view, newest first. */
   incidentsKeptMax: 200,
+  /**
+   * Incidents kept per tenant in that view (its newest): one tenant flooding blocked asks or failing
+   * plugins cannot push every other tenant's incidents out; it would take ten such tenants.
+   */
+  incidentsPerTenantMax: 20,
   /** Plugin log lines kept per tenant for its console (they are plugin output, so never in the host log). */
   pluginLogLinesPerTenantMax: 100,
   /** Characters kept of one plugin log line: with the line limit, bounds the memory one tenant's plugin log takes. */

@@ -9,6 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { CONFIG_DEFAULTS, loadConfig } from '../host/config.ts';
 import { HostError } from '../host/errors.ts';
+import { LIMITS } from '../host/limits.ts';
+import { createOpenAIModel } from '../host/models/openai.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ctx-config-'));
 test.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -52,6 +54,28 @@ test('bad values name the setting and its source', () => {
   writeFileSync(file, '{');
   refused({ CTX_CONFIG: file }, /is not valid JSON/);
   refused({ CTX_CONFIG: join(dir, 'missing.json') }, /CTX_CONFIG: no file at/);
+});
+
+test('provider timeouts come from LIMITS: at the limit the setting starts the model; one over is refused naming the variable', () => {
+  const model = loadConfig({ MODEL_TIMEOUT_MS: String(LIMITS.modelTimeoutMsMax) });
+  assert.is(model.modelTimeoutMs, LIMITS.modelTimeoutMsMax);
+  // What the config accepts, the model accepts too (it used to refuse what MODEL_TIMEOUT_MS let through).
+  createOpenAIModel({ url: 'http://127.0.0.1:1/v1', model: model.modelName, timeoutMs: model.modelTimeoutMs });
+  refused({ MODEL_TIMEOUT_MS: String(LIMITS.modelTimeoutMsMax + 1) }, new RegExp(`^MODEL_TIMEOUT_MS: must be an integer in 100\\.\\.${LIMITS.modelTimeoutMsMax}, got "${LIMITS.modelTimeoutMsMax + 1}"$`));
+  assert.is(loadConfig({ EMBED_TIMEOUT_MS: String(LIMITS.embedTimeoutMsMax) }).embedTimeoutMs, LIMITS.embedTimeoutMsMax);
+  refused({ EMBED_TIMEOUT_MS: String(LIMITS.embedTimeoutMsMax + 1) }, new RegExp(`^EMBED_TIMEOUT_MS: must be an integer in 100\\.\\.${LIMITS.embedTimeoutMsMax}, got`));
+});
+
+test('provider settings the model or embedder would refuse at start are refused here, naming the variable', () => {
+  refused({ MODEL_NAME: 'two words' }, /^MODEL_NAME: must be 1 to 256 characters without spaces, control characters or '@'$/);
+  refused({ MODEL_NAME: 'base@adapter' }, /^MODEL_NAME: must be 1 to 256/);
+  refused({ MODEL_NAME: 'm'.repeat(257) }, /^MODEL_NAME: must be 1 to 256/);
+  assert.is(loadConfig({ MODEL_NAME: 'm'.repeat(256) }).modelName, 'm'.repeat(256));
+  refused({ EMBED_MODEL: 'two words' }, /^EMBED_MODEL: must be 1 to 256 characters/);
+  refused({ MODEL_URL: 'http://user:secret@127.0.0.1:8000/v1' }, /^MODEL_URL: must not contain credentials; use MODEL_API_KEY$/);
+  refused({ EMBED_URL: 'http://user:secret@127.0.0.1:8000/v1' }, /^EMBED_URL: must not contain credentials; use EMBED_API_KEY$/);
+  refused({ MODEL_API_KEY: 'sk has spaces' }, /^MODEL_API_KEY: must be 1 to 1024 printable ASCII characters without spaces$/);
+  refused({ EMBED_API_KEY: 'sk\u00e9' }, /^EMBED_API_KEY: must be 1 to 1024 printable ASCII characters without spaces$/);
 });
 
 test.run();

@@ -1,7 +1,7 @@
 /**
  * What both OpenAI-compatible clients (models/openai.ts for chat, retrieval/openai-embedder.ts for
- * embeddings) check in their settings: the endpoint URL and the API key, with messages that name
- * the setting and never echo the key.
+ * embeddings) and the host's config check in their settings: the endpoint URL, the model name and
+ * the API key, with messages that name the setting and never echo the key.
  */
 import { HostError } from '../errors.ts';
 
@@ -11,6 +11,25 @@ export interface SettingWords {
   subject: string;
   /** What to use instead of credentials in the URL, e.g. `apiKey`. */
   keyHint: string;
+}
+
+/** Characters of a model or adapter name (Hugging Face ids are well below this). */
+export const MODEL_NAME_CHARS_MAX = 256;
+
+/**
+ * A model or adapter name: no whitespace, no control characters and no `@`, because `@` separates
+ * model from adapter in the model id; allowing it would let `a@b` collide with model `a`, adapter `b`
+ * in cache keys.
+ */
+const MODEL_NAME = new RegExp(`^[^\\s\\p{Cc}@]{1,${MODEL_NAME_CHARS_MAX}}$`, 'u');
+
+/**
+ * Whether `name` is a usable model or adapter name (chat and embeddings models, and config, check
+ * the same rule, so a name the config accepts is one the client accepts).
+ * @throws never
+ */
+export function isModelName(name: unknown): name is string {
+  return typeof name === 'string' && MODEL_NAME.test(name);
 }
 
 /** A CONFIG_INVALID error naming `setting`. */

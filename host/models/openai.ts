@@ -6,7 +6,7 @@
  * Uses Node's global fetch (undici), so it adds no dependency.
  */
 import { HostError } from '../errors.ts';
-import { checkApiKey, invalidSetting, resolveEndpoint } from './endpoint.ts';
+import { checkApiKey, invalidSetting, isModelName, MODEL_NAME_CHARS_MAX, resolveEndpoint } from './endpoint.ts';
 import { LIMITS } from '../limits.ts';
 import type { ChatModel, ModelRequest, ModelRouting } from './model.ts';
 import { type SseEvent, createSseDecoder } from './sse.ts';
@@ -28,16 +28,6 @@ const ERROR_EXCERPT_CHARS_MAX = 200;
 
 /** Bytes of an error response body read to find its message; the rest is discarded unread. */
 const ERROR_BODY_BYTES_MAX = 4096;
-
-/** Characters of a model or adapter name (Hugging Face ids are well below this). */
-const MODEL_NAME_CHARS_MAX = 256;
-
-/**
- * A model or adapter name: no whitespace, no control characters and no `@`, because `@` separates
- * model from adapter in the model id; allowing it would let `a@b` collide with model `a`, adapter `b`
- * in cache keys.
- */
-const MODEL_NAME = new RegExp(`^[^\\s\\p{Cc}@]{1,${MODEL_NAME_CHARS_MAX}}$`, 'u');
 
 const OPTION_KEYS: ReadonlySet<string> = new Set(['url', 'model', 'apiKey', 'timeoutMs']);
 
@@ -109,7 +99,7 @@ function readOptions(options: OpenAIModelOptions): ProviderSettings {
 
 /** @throws {HostError} CONFIG_INVALID naming `setting` when `name` is not a usable model or adapter name. */
 function checkModelName(setting: string, name: unknown): void {
-  if (typeof name !== 'string' || !MODEL_NAME.test(name)) {
+  if (!isModelName(name)) {
     throw invalidSetting(setting, `${setting} must be 1 to ${MODEL_NAME_CHARS_MAX} characters without spaces, control characters or '@'`);
   }
 }

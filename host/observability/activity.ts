@@ -4,7 +4,7 @@
  * the tenant's data: the reason it is shown to that tenant only, and never written to the host
  * log) for the tenant console, and, for the operator view, the
  * recent incidents (leak blocks and plugin failures) and per-tenant totals. Everything is bounded
- * (LIMITS.recentAsksPerTenantMax, recentAsksTenantsMax, incidentsKeptMax) and lost on restart:
+ * (LIMITS.recentAsksPerTenantMax, recentAsksTenantsMax, incidentsKeptMax, incidentsPerTenantMax) and lost on restart:
  * this is a view of what is happening, not a record (the audit log and the metrics are those).
  *
  * A tenant's asks are read with that tenant's TenantScope, the totals and incidents with an
@@ -67,6 +67,8 @@ export interface ActivityLimits {
   recentAsksPerTenantMax: number;
   recentAsksTenantsMax: number;
   incidentsKeptMax: number;
+  /** Incidents kept per tenant; LIMITS.incidentsPerTenantMax when not given. */
+  incidentsPerTenantMax?: number;
   pluginLogLinesPerTenantMax: number;
 }
 
@@ -92,6 +94,7 @@ export function createActivityLog(limits: ActivityLimits): ActivityLog {
   const recentByTenant = new Map<string, { asks: RecentAsk[]; pluginLog: PluginLogLine[] }>();
   const totals = new Map<string, TenantTotals>();
   const incidents: Incident[] = [];
+  const incidentsPerTenantMax = limits.incidentsPerTenantMax ?? LIMITS.incidentsPerTenantMax;
 
   const totalsOf = (tenantId: string): TenantTotals => {
     let entry = totals.get(tenantId);
@@ -106,6 +109,15 @@ export function createActivityLog(limits: ActivityLimits): ActivityLog {
     if (incident.code === 'LEAK_BLOCKED') counts.leakBlocks += 1;
     else if (isPluginFailure(incident.code)) counts.pluginFailures += 1;
     else return;
+    // The tenant's own oldest goes first, so a noisy tenant rotates its own incidents out, not others'.
+    let own = 0;
+    let oldestOwn = -1;
+    incidents.forEach((kept, index) => {
+      if (kept.tenantId !== incident.tenantId) return;
+      own += 1;
+      oldestOwn = index;
+    });
+    if (own >= incidentsPerTenantMax) incidents.splice(oldestOwn, 1);
     incidents.unshift(incident);
     if (incidents.length > limits.incidentsKeptMax) incidents.pop();
   };

@@ -5,7 +5,7 @@
  * recent asks) cannot hold them either.
  */
 import { HostError, type ErrorCode } from '../errors.ts';
-import type { AskResult } from '../pipeline/session.ts';
+import type { AskResult } from '../protocol.ts';
 
 /** Stage timings of an answered ask, in milliseconds (the `done` frame's `timings`). */
 export type AskTimings = AskResult['timings'];

@@ -6,7 +6,7 @@
  */
 import { ERROR_CATALOG, type ErrorCode } from '../errors.ts';
 import type { HostLogger } from '../log.ts';
-import type { AskResult } from '../pipeline/session.ts';
+import type { AskResult } from '../protocol.ts';
 import { createActivityLog, type ActivityLimits, type ActivityLog } from './activity.ts';
 import { answeredOutcome, errorCodeOf, failedOutcome, isPluginFailure } from './ask-outcome.ts';
 import { createHostMetrics, type HostMetrics } from './metrics.ts';

@@ -28,15 +28,22 @@ export const CANARY_CHARS = 34;
 export type GuardLayer = 'reference' | 'provenance' | 'context-canary' | 'answer-canary' | 'cached-answer-canary';
 
 /**
- * Whether `text` holds a canary that is not `tenantId`'s (or, with `tenantId` undefined, any canary
- * at all, for material that leaves every partition: a training pool). Canary-shaped tokens nobody
- * owns (a deleted tenant's) count as foreign. Cost: one regular-expression pass over the text plus
+ * Whether `text` holds another tenant's canary: a token some tenant of this host other than
+ * `tenantId` owns. With `tenantId` undefined, any canary-shaped token counts, for material that
+ * leaves every partition (a training pool), where dropping an example costs nothing.
+ *
+ * A canary-shaped token nobody owns is not a leak: no existing tenant's data can have carried it
+ * (a deleted tenant's data is shredded with its canary), and counting it would let any end user
+ * raise a leak alarm — and a document holding such text fail every ask that retrieves it — just
+ * by typing `ctxcanary-` and 24 hex digits. Cost: one regular-expression pass over the text plus
  * one lookup per canary-shaped match, independent of how many tenants exist.
  */
 export function holdsForeignCanary(text: string, tenantId: string | undefined, owner: CanaryOwner): boolean {
   if (!text.includes('ctxcanary-')) return false;
   for (const match of text.matchAll(CANARY_PATTERN)) {
-    if (tenantId === undefined || owner(match[0]) !== tenantId) return true;
+    if (tenantId === undefined) return true;
+    const found = owner(match[0]);
+    if (found !== undefined && found !== tenantId) return true;
   }
   return false;
 }

@@ -13,6 +13,7 @@ import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import type { HostLogger } from '../log.ts';
 import { modelIdFor, type ChatModel, type ModelRouting } from '../models/model.ts';
+import type { AskResult } from '../protocol.ts';
 import type { Embedder } from '../retrieval/embedder.ts';
 import type { PluginCapabilities } from '../sandbox/capabilities.ts';
 import type { PluginModules, SessionPluginOptions, SessionPlugins, SliceRunner } from '../sandbox/session-plugins.ts';
@@ -32,22 +33,6 @@ export interface Turn {
 
 /** Where an ask's tokens go while it streams. */
 export type TokenSink = (text: string) => void;
-
-/** The `done` frame's content. */
-export interface AskResult {
-  answer: string;
-  /**
-   * On a hit, the sources of the cached answer as they were when it was made (re-validated since).
-   * `snippet` is the start of the chunk's text (pipeline/snippet.ts), for a page to show.
-   */
-  sources: { docId: string; chunkId: string; score: number; title: string; snippet: string }[];
-  cache: 'hit' | 'miss';
-  /** On a hit: cosine similarity of the cached question to this one (1 on the exact path). */
-  similarity?: number;
-  /** On a hit: which path found it. */
-  cacheMatch?: 'exact' | 'semantic';
-  timings: { embedMs: number; cacheMs: number; retrievalMs: number; promptMs: number; guardMs: number; modelMs: number; totalMs: number };
-}
 
 /** The outcome of an ask's cache lookup; a miss carries the question's vector for retrieval. */
 type Lookup =

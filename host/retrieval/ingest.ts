@@ -33,6 +33,12 @@ export interface IngestResult {
 }
 
 const DOC_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/;
+/**
+ * Metadata keys refused outright: assigning `__proto__` to a plain object changes its prototype
+ * instead of adding the key (it was dropped silently), and `constructor` / `prototype` shadow what
+ * code reading the metadata object later may expect to find there.
+ */
+const RESERVED_METADATA_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
  * Validates a request body `{documents: [...]}` completely before anything is stored.
@@ -96,6 +102,7 @@ function validateMetadata(metadata: unknown, where: string): Record<string, stri
   }
   const clean: Record<string, string> = {};
   for (const [key, value] of entries) {
+    if (RESERVED_METADATA_KEYS.has(key)) throw new HostError('DOCUMENT_INVALID', `${where} has the key ${JSON.stringify(key)}, which is reserved`);
     if (typeof value !== 'string') throw new HostError('DOCUMENT_INVALID', `${where}.${key} must be a string, got ${typeof value}`);
     if (key.length === 0 || key.length > LIMITS.metadataValueCharsMax || value.length > LIMITS.metadataValueCharsMax) {
       throw new HostError('DOCUMENT_INVALID', `${where}.${key}: keys and values are limited to ${LIMITS.metadataValueCharsMax} characters`);

@@ -11,7 +11,7 @@
  * Uses Node's global fetch, so it adds no dependency.
  */
 import { HostError } from '../errors.ts';
-import { checkApiKey, invalidSetting, resolveEndpoint } from '../models/endpoint.ts';
+import { checkApiKey, invalidSetting, isModelName, resolveEndpoint } from '../models/endpoint.ts';
 import { LIMITS } from '../limits.ts';
 import type { Embedder } from './embedder.ts';
 
@@ -34,7 +34,6 @@ const RESPONSE_BYTES_PER_NUMBER = 32;
 const RESPONSE_BYTES_SLACK = 64 * 1024;
 /** The probe that learns the dimension at start. */
 const PROBE_TEXT = 'dimension probe';
-const MODEL_NAME = /^[^\s\p{Cc}@]{1,256}$/u;
 
 interface ProviderSettings {
   readonly endpoint: string;
@@ -77,7 +76,7 @@ export async function createOpenAIEmbedder(options: OpenAIEmbedderOptions): Prom
 
 function readOptions(options: OpenAIEmbedderOptions): ProviderSettings {
   const { endpoint, shownUrl } = resolveEndpoint(options.url, 'embeddings', { subject: 'embeddings ', keyHint: 'the API key setting' });
-  if (typeof options.model !== 'string' || !MODEL_NAME.test(options.model)) {
+  if (!isModelName(options.model)) {
     throw invalidSetting('model', 'embeddings model must be 1 to 256 characters without spaces, control characters or @');
   }
   const { apiKey, timeoutMs } = options;

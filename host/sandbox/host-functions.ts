@@ -6,7 +6,7 @@
  * A host function never throws into the plugin: every failure becomes an error status the plugin
  * can read (a throw would trap the plugin, and in Extism's worker mode poison it for good).
  */
-import { HostError, type ErrorCode } from '../errors.ts';
+import { ERROR_CATALOG, HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import {
   AbiDecodeError,
@@ -97,20 +97,18 @@ class StatusError extends Error {
 
 /**
  * Maps an error from a capability to a status. HostError messages are wire-safe by contract, so
- * the plugin may see them; anything else is an internal fault whose details stay in the host.
+ * the plugin may see them; anything else is an internal fault whose details stay in the host. A
+ * HostError's status is its catalog entry's `abi` column; a code without one (no host function
+ * should raise it) reads `internal` and is reported like any other internal fault.
  */
-function statusOf(error: unknown): { status: Exclude<HostStatusCode, 0>; message: string } {
-  if (error instanceof StatusError) return { status: error.status, message: error.message };
-  if (error instanceof AbiDecodeError) return { status: HostStatus.badRequest, message: error.message };
-  if (error instanceof HostError) return { status: statusForCode(error.code), message: error.message };
-  return { status: HostStatus.internal, message: 'internal error' };
-}
-
-function statusForCode(code: ErrorCode): Exclude<HostStatusCode, 0> {
-  if (code.endsWith('_NOT_FOUND')) return HostStatus.notFound;
-  if (code === 'STORAGE_QUOTA' || code.includes('LIMIT')) return HostStatus.limit;
-  if (code === 'INTERNAL' || code === 'STORAGE_FAILED') return HostStatus.internal;
-  return HostStatus.badRequest;
+function statusOf(error: unknown): { status: Exclude<HostStatusCode, 0>; message: string; report: boolean } {
+  if (error instanceof StatusError) return { status: error.status, message: error.message, report: false };
+  if (error instanceof AbiDecodeError) return { status: HostStatus.badRequest, message: error.message, report: false };
+  if (error instanceof HostError) {
+    const abi = ERROR_CATALOG[error.code].abi;
+    return abi === null ? { status: HostStatus.internal, message: 'internal error', report: true } : { status: HostStatus[abi], message: error.message, report: false };
+  }
+  return { status: HostStatus.internal, message: 'internal error', report: true };
 }
 
 function handlers(capabilities: PluginCapabilities, limits: HostFunctionOptions): Record<HostFunctionName, Handler> {
@@ -176,8 +174,8 @@ function guarded(name: HostFunctionName, handler: Handler, options: HostFunction
       }
       response = answered;
     } catch (error: unknown) {
-      const { status, message } = statusOf(error);
-      if (status === HostStatus.internal && !(error instanceof HostError)) reportInternal(options, name, error);
+      const { status, message, report } = statusOf(error);
+      if (report) reportInternal(options, name, error);
       response = encodeErrorResponse(status, message.startsWith(`${name}:`) ? message : `${name}: ${message}`);
     }
     // 0 tells the SDK there is no response at all; it can only happen when Extism cannot allocate.

@@ -20,7 +20,9 @@
  *   report PLUGIN_MEMORY_LIMIT when the plugin then traps. Tables get a maximum the same way.
  *
  * Fail closed: a module using a feature outside {@link ALLOWED_FEATURES}, or an expression kind the
- * walker does not know, is refused rather than passed through partly metered.
+ * walker does not know, is refused rather than passed through partly metered; so is a function
+ * nested deeper than LIMITS.pluginExpressionDepthMax, which binaryen's recursive passes could not
+ * handle.
  */
 import assert from 'node:assert/strict';
 import { LIMITS } from '../limits.ts';
@@ -120,7 +122,8 @@ function allowedFeatures(binaryen: Binaryen): number {
  * const { bytes: metered } = await meterModule(upload);
  * ```
  * @throws {MeteringRefusal} when the module uses a feature or construct that cannot be metered, has
- *   no single exported memory, or needs more memory or table space than the caps allow.
+ *   no single exported memory, needs more memory or table space than the caps allow, or nests its
+ *   expressions deeper than LIMITS.pluginExpressionDepthMax.
  */
 export async function meterModule(bytes: Uint8Array, options: MeteringOptions = {}): Promise<MeteringResult> {
   const memoryPagesMax = options.memoryPagesMax ?? LIMITS.pluginMemoryBytesMax / PAGE_BYTES;
@@ -130,6 +133,7 @@ export async function meterModule(bytes: Uint8Array, options: MeteringOptions = 
   try {
     module = binaryen.readBinary(bytes, allowedFeatures(binaryen));
   } catch (error: unknown) {
+    if (isStackOverflow(error)) throw tooDeep('the module');
     // binaryen throws its own objects (with a message), not Errors.
     const reason = (error as { message?: unknown } | null)?.message ?? String(error);
     throw new MeteringRefusal(`the module uses a wasm feature plugins may not use (allowed: ${featureNames(binaryen).join(', ')}): ${String(reason)}`);
@@ -148,9 +152,24 @@ export async function meterModule(bytes: Uint8Array, options: MeteringOptions = 
       sites: rewriter.sites,
       hadStart,
     };
+  } catch (error: unknown) {
+    // Defense in depth behind the depth limit: binaryen's validator and writer recurse per level.
+    if (isStackOverflow(error)) throw tooDeep('the module');
+    throw error;
   } finally {
     module.dispose();
   }
+}
+
+/** Whether `error` is V8's stack overflow (a RangeError, also when binaryen's own stack runs out). */
+function isStackOverflow(error: unknown): boolean {
+  return error instanceof RangeError && /call stack size/i.test(error.message);
+}
+
+/** The refusal of a module nested deeper than LIMITS.pluginExpressionDepthMax; `depth` when it was measured. */
+function tooDeep(what: string, depth?: number): MeteringRefusal {
+  const how = depth === undefined ? 'too deeply to be metered' : `${depth} levels deep`;
+  return new MeteringRefusal(`${what} nests its expressions ${how}, over the limit of ${LIMITS.pluginExpressionDepthMax} (pluginExpressionDepthMax)`);
 }
 
 function featureNames(binaryen: Binaryen): string[] {
@@ -290,27 +309,30 @@ class FuelRewriter {
 
   /** Instruments every defined function, then adds the helpers (which must not be instrumented). */
   instrumentAll(): void {
-    const functions: number[] = [];
+    const functions: { fn: number; index: number }[] = [];
     for (let i = 0; i < this.#module.getNumFunctions(); i += 1) {
       const fn = this.#module.getFunctionByIndex(i);
-      if (this.#b.getFunctionInfo(fn).module === '') functions.push(fn);
+      if (this.#b.getFunctionInfo(fn).module === '') functions.push({ fn, index: i });
     }
-    for (const fn of functions) this.#instrumentFunction(fn);
+    for (const { fn, index } of functions) this.#instrumentFunction(fn, index);
     this.#addHelpers();
   }
 
   /**
    * Walks one body iteratively (bodies can nest deeper than the JS stack), summing node costs into
-   * regions: region 0 is the function outside loops, each loop body opens its own region.
+   * regions: region 0 is the function outside loops, each loop body opens its own region. It also
+   * measures how deep the body nests: binaryen's validator and writer recurse once per level, so a
+   * body deeper than LIMITS.pluginExpressionDepthMax is refused here, before they run.
    */
-  #instrumentFunction(fn: number): void {
+  #instrumentFunction(fn: number, index: number): void {
     const b = this.#b;
     const body = b.getFunctionInfo(fn).body;
     const costs: number[] = [0];
     const loops: { loop: number; region: number }[] = [];
-    const stack: [number, number][] = [[body, 0]];
+    const stack: [number, number, number][] = [[body, 0, 1]];
     while (stack.length > 0) {
-      const [expr, region] = stack.pop() as [number, number];
+      const [expr, region, depth] = stack.pop() as [number, number, number];
+      if (depth > LIMITS.pluginExpressionDepthMax) throw tooDeep(`function ${index}`, this.#depthOf(body));
       const id = b.getExpressionId(expr);
       const fields = this.#children.get(id);
       if (fields === undefined) throw new MeteringRefusal(`the module uses an instruction the metering does not know (binaryen expression id ${id})`);
@@ -326,7 +348,7 @@ class FuelRewriter {
       for (const field of fields) {
         const value = info[field];
         for (const child of Array.isArray(value) ? (value as number[]) : [value as number]) {
-          if (child !== 0) stack.push([child, childRegion]);
+          if (child !== 0) stack.push([child, childRegion, depth + 1]);
         }
       }
       this.#chargeOperand(id, expr);
@@ -338,6 +360,24 @@ class FuelRewriter {
     }
     b.Function.setBody(fn, this.#module.block(null, [this.#chargeConst(costs[0] ?? 1), body], b.getExpressionType(body)));
     this.sites.functions += 1;
+  }
+
+  /** The depth of the deepest expression under `body` (1 for a leaf), walked without recursion. */
+  #depthOf(body: number): number {
+    const b = this.#b;
+    let deepest = 0;
+    const stack: [number, number][] = [[body, 1]];
+    while (stack.length > 0) {
+      const [expr, depth] = stack.pop() as [number, number];
+      deepest = Math.max(deepest, depth);
+      const fields = this.#children.get(b.getExpressionId(expr)) ?? [];
+      const info = fields.length === 0 ? {} : (b.getExpressionInfo(expr) as unknown as Record<string, unknown>);
+      for (const field of fields) {
+        const value = info[field];
+        for (const child of Array.isArray(value) ? (value as number[]) : [value as number]) if (child !== 0) stack.push([child, depth + 1]);
+      }
+    }
+    return deepest;
   }
 
   /** Wraps the size operand of operand-sized instructions in a helper that charges it first. */

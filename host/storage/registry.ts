@@ -307,9 +307,19 @@ export class Registry {
     });
   }
 
-  /** Issues a new API key for a tenant (key rotation: issue, switch, then revoke the old one). */
+  /**
+   * Issues a new API key for a tenant (key rotation: issue, switch, then revoke the old one).
+   * @throws {HostError} TENANT_KEY_LIMIT when the tenant already has LIMITS.apiKeysPerTenantMax active keys.
+   */
   issueApiKey(tenant: TenantRecord): string {
-    return this.#write(() => this.#issueKey(tenant.id));
+    return this.#write(() => {
+      let active = 0;
+      for (const { value } of this.#apiKeys.entries()) if (value.tenantId === tenant.id && value.revokedAt === null) active += 1;
+      if (active >= LIMITS.apiKeysPerTenantMax) {
+        throw new HostError('TENANT_KEY_LIMIT', `the tenant already has ${LIMITS.apiKeysPerTenantMax} active API keys (apiKeysPerTenantMax); revoke one before issuing another`);
+      }
+      return this.#issueKey(tenant.id);
+    });
   }
 
   #issueKey(tenantId: string): string {

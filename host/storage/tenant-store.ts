@@ -7,6 +7,7 @@ import { createHash, createHmac } from 'node:crypto';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import type { KvEnvironment, KvKey, KvTable } from './lmdb.ts';
+import { CANARY_PATTERN } from './registry.ts';
 
 /** A stored document (its text lives in its chunks). */
 export interface DocumentRecord {
@@ -52,6 +53,11 @@ export interface StoreMeta {
 
 /** The value written to `meta/check` at creation: reading it back proves the data key is right. */
 const STORE_CHECK = 'ctx-tenant-store-v1';
+/** The plugin slots: the tenant's canary is planted beside the state of each. */
+const CANARY_SLOTS = ['retrieval', 'prompt'] as const;
+/** Where the canary used to be planted: plugin key `__ctx_canary` of each slot, which plugins could read and delete. */
+const LEGACY_CANARY_KEY = '__ctx_canary';
+const CANARY_VALUE = new RegExp(`^${CANARY_PATTERN.source}$`);
 
 /** The tables of one tenant environment. A stateful resource owned by storage/environments.ts. */
 export class TenantStore {
@@ -75,7 +81,11 @@ export class TenantStore {
   readonly chunkRows: KvTable<number>;
   /** Row → float32 vector bytes of the tenant's embedder. */
   readonly vectors: KvTable<Uint8Array>;
-  /** Plugin key-value state; keys are `<slot>\u0000<key>`. */
+  /**
+   * Plugin key-value state; a plugin's keys are `<slot>\u0000<key>`. Keys that start with
+   * `\u0000` are the host's (the tenant's canary, see {@link plantCanary}): no slot is empty, so no
+   * plugin key can ever name one.
+   */
   readonly pluginKv: KvTable<Uint8Array>;
   /** Semantic cache entries (cache/ owns their format). */
   readonly semanticCache: KvTable<unknown>;
@@ -134,6 +144,47 @@ export class TenantStore {
     if (check !== STORE_CHECK) {
       throw new HostError('STORAGE_MASTER_KEY', `the data key of tenant ${tenantId} does not decrypt its environment`);
     }
+    this.moveLegacyCanaries();
+  }
+
+  /**
+   * Plants the tenant's canary in the plugin state table — where a bug carrying one tenant's
+   * plugin state into another's context would carry it too — under host keys no plugin key can
+   * name, so a plugin can neither read nor delete it. Not counted against any slot's kv quota.
+   */
+  plantCanary(canary: string): void {
+    this.transaction(() => {
+      for (const slot of CANARY_SLOTS) this.pluginKv.put(hostKvKey(slot), new TextEncoder().encode(canary));
+    });
+  }
+
+  /** The canary planted in this store (see {@link plantCanary}), if any. */
+  plantedCanary(): string | undefined {
+    const value = this.pluginKv.get(hostKvKey(CANARY_SLOTS[0]));
+    return value === undefined ? undefined : new TextDecoder().decode(value);
+  }
+
+  /**
+   * Stores made before host keys had their own namespace keep the canary at plugin key
+   * `__ctx_canary` of each slot, where the slot's plugin could read and delete it: move it out
+   * (and out of the slot's kv usage). A value there that is no canary is the plugin's own, and stays.
+   * Opening a store runs it; so does an import, after it wrote an older host's entries.
+   */
+  moveLegacyCanaries(): void {
+    const legacy: { slot: string; value: Uint8Array }[] = [];
+    for (const slot of CANARY_SLOTS) {
+      const value = this.pluginKv.get(kvKey(slot, LEGACY_CANARY_KEY));
+      if (value !== undefined && CANARY_VALUE.test(new TextDecoder().decode(value))) legacy.push({ slot, value });
+    }
+    if (legacy.length === 0) return;
+    this.transaction(() => {
+      for (const { slot, value } of legacy) {
+        this.pluginKv.put(hostKvKey(slot), value);
+        this.pluginKv.remove(kvKey(slot, LEGACY_CANARY_KEY));
+        const used = (this.meta.get(kvUsageKey(slot)) as number | undefined) ?? 0;
+        this.meta.put(kvUsageKey(slot), Math.max(0, used - value.byteLength));
+      }
+    });
   }
 
   /**
@@ -230,8 +281,27 @@ export class TenantStore {
   }
 }
 
+/**
+ * What a key of the plugin state table is: a plugin's own (`<slot>\u0000<key>`), the host's canary
+ * entry of a slot, or neither (no key this host writes). For checking entries that come from
+ * outside (an import).
+ */
+export function pluginKvKeyKind(key: KvKey): { kind: 'plugin'; slot: string; key: string } | { kind: 'canary'; slot: string } | undefined {
+  if (typeof key !== 'string') return undefined;
+  for (const slot of CANARY_SLOTS) {
+    if (key === hostKvKey(slot)) return { kind: 'canary', slot };
+    if (key.startsWith(`${slot}\u0000`)) return { kind: 'plugin', slot, key: key.slice(slot.length + 1) };
+  }
+  return undefined;
+}
+
 function kvKey(slot: string, key: string): KvKey {
   return `${slot}\u0000${key}`;
+}
+
+/** A host key of the plugin state table: it starts with NUL, which no `<slot>\u0000<key>` does. */
+function hostKvKey(slot: string): KvKey {
+  return `\u0000canary\u0000${slot}`;
 }
 
 function kvUsageKey(slot: string): string {

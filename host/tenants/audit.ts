@@ -14,22 +14,29 @@ import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import type { TenantScope } from './scope.ts';
 
-/** What can be audited. */
-export type AuditKind =
-  | 'tenant.created'
-  | 'tenant.exported'
-  | 'tenant.imported'
-  | 'key.created'
-  | 'key.revoked'
-  | 'plugin.uploaded'
-  | 'plugin.activated'
-  | 'training.exported'
-  | 'training.consent'
-  | 'training.pooled'
-  | 'leak.blocked';
+/** What can be audited (a list, so an imported log can be checked against it). */
+export const AUDIT_KINDS = [
+  'tenant.created',
+  'tenant.exported',
+  'tenant.imported',
+  'key.created',
+  'key.revoked',
+  'plugin.uploaded',
+  'plugin.activated',
+  'training.exported',
+  'training.consent',
+  'training.pooled',
+  'leak.blocked',
+] as const;
 
-/** Who caused an entry: the tenant (with its API key), the operator, or the host itself. */
-export type AuditActor = 'tenant' | 'operator' | 'host';
+/** What can be audited. */
+export type AuditKind = (typeof AUDIT_KINDS)[number];
+
+/** Who can cause an entry: the tenant (with its API key), the operator, or the host itself. */
+export const AUDIT_ACTORS = ['tenant', 'operator', 'host'] as const;
+
+/** Who caused an entry. */
+export type AuditActor = (typeof AUDIT_ACTORS)[number];
 
 /** Flat, wire-safe detail: ids, counts, codes. */
 export type AuditDetail = Record<string, string | number | boolean | null>;

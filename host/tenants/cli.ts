@@ -11,6 +11,7 @@ import { loadConfig } from '../config.ts';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import { TenantEnvironments } from '../storage/environments.ts';
+import { createMeteringService } from '../sandbox/metering-service.ts';
 import { runningHostPid } from '../storage/host-marker.ts';
 import { openRegistry, rotateMasterKey, type MasterKeySource } from '../storage/master-rotation.ts';
 import { createTenant, deleteTenant, issueApiKey, revokeApiKey } from './lifecycle.ts';
@@ -122,9 +123,15 @@ program
     withAuthority(async (authority) => {
       const key = exportKeyFrom(options.keyFile);
       if (key === undefined) throw new HostError('TENANT_EXPORT_INVALID', 'give the export key with --key-file or CTX_EXPORT_KEY');
-      const { tenant, counts } = await importTenantFile(authority, operatorFromLocalAccess(), file, key);
-      const entries = Object.values(counts).reduce((sum, count) => sum + count, 0);
-      process.stdout.write(`tenant ${tenant.id} "${tenant.name}" imported (${entries} entries)\n`);
+      // Plugin modules in the file are vetted and metered again, like uploads.
+      const metering = createMeteringService();
+      try {
+        const { tenant, counts } = await importTenantFile(authority, operatorFromLocalAccess(), file, key, metering);
+        const entries = Object.values(counts).reduce((sum, count) => sum + count, 0);
+        process.stdout.write(`tenant ${tenant.id} "${tenant.name}" imported (${entries} entries)\n`);
+      } finally {
+        await metering.close();
+      }
     }),
   );
 

@@ -1,35 +1,70 @@
 /**
  * Creating and deleting tenants (operator commands). Creation plants the tenant's canary in its
- * stores; deletion crypto-shreds: the wrapped data key and API keys go first, then the directory.
+ * stores and is all or nothing; deletion crypto-shreds: the wrapped data key and API keys go
+ * first, then the directory.
  */
+import { rmSync } from 'node:fs';
 import { HostError } from '../errors.ts';
 import { apiKeyId, type ApiKeyInfo, type Registry, type TenantRecord } from '../storage/registry.ts';
 import { appendAudit, type AuditActor } from './audit.ts';
 import { mintScopeForOperator, type OperatorCredential, type TenantAuthority, type TenantScope } from './scope.ts';
 
+/** The steps of {@link createTenant}, in order, each a point where a test may inject a fault. */
+export type TenantCreationStep = 'registered' | 'environment' | 'canary' | 'audited';
+
+/** Options of {@link createTenant}. */
+export interface CreateTenantOptions {
+  /**
+   * A fault point for tests: runs after each step with what exists so far, and may throw to fail
+   * the creation there.
+   */
+  faultInject?: (step: TenantCreationStep, created: { tenant: TenantRecord; apiKey: string }) => void;
+}
+
 /**
- * Creates a tenant, its environment and its first API key (returned once, in plaintext).
- * @throws {HostError} TENANT_INVALID for a bad name.
+ * Creates a tenant, its environment and its first API key (returned once, in plaintext), all or
+ * nothing: the registry record, key and canary are written in one registry transaction; then the
+ * environment is opened, the canary planted and the creation audited. When any of that fails, the
+ * tenant is forgotten again (record, key and canary in one transaction, which also shreds the data
+ * key) and its directory removed, and the failure is rethrown.
+ * @throws {HostError} TENANT_INVALID for a bad name or a full registry; STORAGE_ENV_LIMIT,
+ *   STORAGE_FAILED when its environment cannot be opened or written (nothing is left then).
  */
-export function createTenant(authority: TenantAuthority, operator: OperatorCredential, name: string): { tenant: TenantRecord; apiKey: string } {
+export function createTenant(authority: TenantAuthority, operator: OperatorCredential, name: string, options: CreateTenantOptions = {}): { tenant: TenantRecord; apiKey: string } {
   const created = authority.registry.createTenant(name);
-  const scope = mintScopeForOperator(authority, operator, created.tenant.id);
+  const step = (done: TenantCreationStep) => options.faultInject?.(done, created);
   try {
-    plantCanary(scope.store.kvSet.bind(scope.store), created.tenant.canary);
-    appendAudit(scope, { kind: 'tenant.created', actor: 'operator', detail: { name: created.tenant.name } });
-    appendAudit(scope, { kind: 'key.created', actor: 'operator', detail: { keyId: apiKeyId(created.apiKey) ?? null } });
-  } finally {
-    scope.release();
+    step('registered');
+    const scope = mintScopeForOperator(authority, operator, created.tenant.id);
+    try {
+      step('environment');
+      scope.store.plantCanary(created.tenant.canary);
+      step('canary');
+      appendAudit(scope, { kind: 'tenant.created', actor: 'operator', detail: { name: created.tenant.name } });
+      appendAudit(scope, { kind: 'key.created', actor: 'operator', detail: { keyId: apiKeyId(created.apiKey) ?? null } });
+      step('audited');
+    } finally {
+      scope.release();
+    }
+  } catch (error) {
+    undoCreation(authority, created.tenant);
+    throw error;
   }
   return created;
 }
 
 /**
- * Plants the tenant's canary where a cross-tenant bug would carry it: plugin state of both slots.
- * A copy of these values showing up in another tenant's context is what the guard looks for.
+ * Takes back a creation that failed midway. The registry forgets the tenant at once (its key
+ * material with it, so whatever reached its directory is unreadable), and the directory is
+ * removed now: createTenant is synchronous, and its callers must find nothing left when it throws.
+ * Removing the files of an environment that is still open is safe on the POSIX systems the host
+ * runs on (the open handle keeps them until it closes); the close itself completes in the background.
  */
-function plantCanary(kvSet: (slot: string, key: string, value: Uint8Array) => void, canary: string): void {
-  for (const slot of ['retrieval', 'prompt']) kvSet(slot, '__ctx_canary', new TextEncoder().encode(canary));
+function undoCreation(authority: TenantAuthority, tenant: TenantRecord): void {
+  authority.registry.forgetTenant(tenant);
+  // A close that fails after the files are gone leaves nothing to act on.
+  void authority.environments.destroy(tenant).catch(() => undefined);
+  rmSync(authority.environments.directoryOf(tenant), { recursive: true, force: true });
 }
 
 /**
@@ -54,7 +89,8 @@ export async function deleteTenant(
 /**
  * Issues another API key for the scope's tenant (rotation: issue, switch the clients, revoke the old
  * one) and audits it. The key is returned once, in plaintext.
- * @throws {HostError} TENANT_NOT_FOUND when the tenant was deleted meanwhile.
+ * @throws {HostError} TENANT_NOT_FOUND when the tenant was deleted meanwhile; TENANT_KEY_LIMIT when
+ *   it already has LIMITS.apiKeysPerTenantMax active keys.
  */
 export function issueApiKey(authority: TenantAuthority, scope: TenantScope, actor: AuditActor): { keyId: string; apiKey: string } {
   const tenant = authority.registry.findTenant(scope.tenantId);

@@ -14,7 +14,9 @@
  * Export runs synchronously from start to end, so it reads one LMDB snapshot (lmdb-js renews its
  * read transaction only between event-loop turns): the file is consistent even beside a running host.
  * Import registers the tenant without API keys, writes its data, checks the end record's counts,
- * and only then restores its keys; any failure crypto-shreds what was written.
+ * and only then restores its keys; any failure crypto-shreds what was written. The seal proves only
+ * that the export key's holder wrote the file — the tenant itself may hold it — so every record is
+ * also checked as the API would check it (import-check.ts) and plugin modules are metered again.
  */
 import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
@@ -22,8 +24,10 @@ import { deserialize, serialize } from 'node:v8';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import type { KvKey } from '../storage/lmdb.ts';
+import type { MeteringService } from '../sandbox/metering-service.ts';
 import type { Registry, TenantControlRecord, TenantRecord } from '../storage/registry.ts';
 import { appendAudit } from './audit.ts';
+import { checkTenantRecord, ImportCheck, importInvalid } from './import-check.ts';
 import { deleteTenant } from './lifecycle.ts';
 import { mintScopeForOperator, type OperatorCredential, type TenantAuthority, type TenantScope } from './scope.ts';
 
@@ -34,6 +38,8 @@ const TAG_BYTES = 16;
 const FRAME_TARGET_BYTES = 1024 * 1024;
 /** The header line is short; anything longer is not one of our files. */
 const HEADER_BYTES_MAX = 4096;
+/** Bytes of an entry's key: the longest the host writes is well under this, and LMDB's own limit (1978) is above it. */
+const KEY_BYTES_MAX = 1024;
 
 /** The file's clear-text header. */
 interface Header {
@@ -146,17 +152,22 @@ class FrameWriter {
 }
 
 /**
- * Imports a tenant from `path` under its own id. Nothing is usable until every frame authenticated,
- * every entry landed and the counts matched; on any failure the partial tenant is crypto-shredded.
+ * Imports a tenant from `path` under its own id. The file is trusted for nothing but having been
+ * sealed with the export key: every record is checked as the API would check it (see
+ * import-check.ts) and every plugin module is vetted and metered again. Nothing is usable until
+ * every frame authenticated, every entry passed and landed, the counts matched and the checks across
+ * tables passed; on any failure the partial tenant is crypto-shredded.
  * @returns the tenant record and entries imported per table.
- * @throws {HostError} TENANT_EXPORT_INVALID for a malformed, altered or truncated file or a wrong key;
- *   TENANT_EXISTS when this host already has the tenant, its canary or one of its keys.
+ * @throws {HostError} TENANT_EXPORT_INVALID for a malformed, altered or truncated file, a wrong key,
+ *   or a record the API would refuse (the message names it); TENANT_EXISTS when this host already
+ *   has the tenant, its canary or one of its keys; PLUGIN_BUSY when the metering queue is full.
  */
 export async function importTenantFile(
   authority: TenantAuthority,
   operator: OperatorCredential,
   path: string,
   exportKey: Buffer,
+  metering: MeteringService,
   now: number = Date.now(),
 ): Promise<{ tenant: TenantRecord; counts: Record<string, number> }> {
   const reader = new FrameReader(path, exportKey);
@@ -165,11 +176,14 @@ export async function importTenantFile(
     const firstFrame = reader.next();
     const first = firstFrame?.records[0];
     if (firstFrame === undefined || first?.kind !== 'tenant') throw invalid('the file does not start with a tenant record');
-    tenant = authority.registry.adoptTenant(first.control, first.dataKey);
+    const { control, dataKey } = checkTenantRecord(first);
+    tenant = authority.registry.adoptTenant(control, dataKey);
     const scope = mintScopeForOperator(authority, operator, tenant.id);
     try {
-      const counts = writeEntries(scope, reader, firstFrame);
-      authority.registry.restoreApiKeys(tenant, first.control.apiKeys);
+      const check = new ImportCheck(scope, control.canary);
+      const counts = writeEntries(scope, reader, firstFrame, check);
+      await check.finish(metering);
+      authority.registry.restoreApiKeys(tenant, control.apiKeys);
       appendAudit(scope, { kind: 'tenant.imported', actor: 'operator', detail: { exportedAt: reader.header.exportedAt } }, now);
       return { tenant, counts };
     } finally {
@@ -185,25 +199,37 @@ export async function importTenantFile(
 
 /**
  * Writes the entries of every frame, from the first one (which also held the tenant record) on,
- * into the scope's tables, a transaction per frame, and checks the end record's counts.
+ * into the scope's tables, a transaction per frame, each entry checked before it is written, and
+ * checks the end record's counts.
  */
-function writeEntries(scope: TenantScope, reader: FrameReader, first: { records: ExportRecord[]; final: boolean }): Record<string, number> {
+function writeEntries(scope: TenantScope, reader: FrameReader, first: { records: ExportRecord[]; final: boolean }, check: ImportCheck): Record<string, number> {
   const tables = new Map(scope.store.tables().map((entry) => [entry.name, entry]));
   const counts: Record<string, number> = {};
+  let index = 0;
   for (let frame: typeof first | undefined = first; frame !== undefined; frame = reader.next()) {
-    const entries = frame.records.filter((record) => record.kind === 'entry');
+    const current = frame;
     scope.store.transaction(() => {
-      for (const { table, key, value } of entries) {
-        const target = tables.get(table);
-        if (target === undefined) throw invalid(`the file names a table this host does not have: ${JSON.stringify(table).slice(0, 60)}`);
+      for (const [at, record] of current.records.entries()) {
+        const position = index;
+        index += 1;
+        if (position === 0) continue;
+        if (record.kind === 'end' && current.final && at === current.records.length - 1) continue;
+        if (record.kind === 'tenant') throw invalid(`record ${position} of the file is a second tenant record`);
+        if (record.kind !== 'entry') throw invalid(`record ${position} of the file is ${record.kind === 'end' ? 'an end record before the end' : 'of an unknown kind'}`);
+        const { table, key, value } = record;
+        const target = typeof table === 'string' ? tables.get(table) : undefined;
+        if (target === undefined) throw invalid(`the file names a table this host does not have: ${JSON.stringify(String(table)).slice(0, 60)}`);
+        const wellFormedKey = typeof key === 'string' ? Buffer.byteLength(key) <= KEY_BYTES_MAX : Number.isSafeInteger(key) && key >= 0;
+        if (!wellFormedKey) throw invalid(`record ${position} of the file has a malformed key (a string of at most ${KEY_BYTES_MAX} bytes or a row number)`);
         if (target.encoding === 'binary' && !(value instanceof Uint8Array)) throw invalid(`table ${table} holds bytes; the file has another value`);
+        check.entry(table, key, value);
         target.table.put(key, value);
         counts[table] = (counts[table] ?? 0) + 1;
       }
     });
-    const end = frame.records.find((record) => record.kind === 'end');
+    const end = frame.records.at(-1);
     if (frame.final) {
-      if (end === undefined) throw invalid('the final frame has no end record');
+      if (end?.kind !== 'end' || !isCountRecord(end.counts)) throw invalid('the final frame has no end record');
       const expected = Object.entries(end.counts).filter(([, count]) => count > 0);
       const mismatch = expected.find(([table, count]) => counts[table] !== count) ?? Object.entries(counts).find(([table, count]) => end.counts[table] !== count);
       if (mismatch !== undefined) throw invalid(`table ${mismatch[0]} holds ${counts[mismatch[0]] ?? 0} entries, the end record says ${end.counts[mismatch[0]] ?? 0}`);
@@ -211,6 +237,10 @@ function writeEntries(scope: TenantScope, reader: FrameReader, first: { records:
     }
   }
   throw invalid('the file ends before its final frame: it is truncated');
+}
+
+function isCountRecord(value: unknown): value is Record<string, number> {
+  return typeof value === 'object' && value !== null && Object.values(value).every((count) => typeof count === 'number');
 }
 
 /** Reads, authenticates and parses frames one at a time. */
@@ -305,12 +335,21 @@ function parseHeader(line: Buffer): Header {
   return header as Header;
 }
 
-/** Splits an authenticated frame into records (the frame is trusted now: only the key holder could make it). */
+/** Splits an authenticated frame into records (authentic, not trusted: each is checked before it is written). */
 function parseRecords(plain: Buffer): ExportRecord[] {
   const records: ExportRecord[] = [];
   for (let offset = 0; offset < plain.length; ) {
+    if (offset + 4 > plain.length) throw invalid('a frame ends inside a record length');
     const length = plain.readUInt32BE(offset);
-    records.push(deserialize(plain.subarray(offset + 4, offset + 4 + length)) as ExportRecord);
+    if (offset + 4 + length > plain.length) throw invalid('a record runs past the end of its frame');
+    let record: unknown;
+    try {
+      record = deserialize(plain.subarray(offset + 4, offset + 4 + length));
+    } catch {
+      throw invalid('a record does not deserialize');
+    }
+    if (typeof record !== 'object' || record === null || typeof (record as { kind?: unknown }).kind !== 'string') throw invalid('a record is not an object with a kind');
+    records.push(record as ExportRecord);
     offset += 4 + length;
   }
   return records;
@@ -335,5 +374,5 @@ function frameAad(headerHash: Buffer, index: number, final: boolean): Buffer {
 }
 
 function invalid(message: string): HostError {
-  return new HostError('TENANT_EXPORT_INVALID', `${message}; nothing was imported`);
+  return importInvalid(message);
 }

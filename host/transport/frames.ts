@@ -1,34 +1,14 @@
 /**
- * The chat wire protocol's frames (DESIGN.md, "Wire protocol"), and the validation of every frame a
- * client sends. A bad frame gets an error with a stable code; only hard limits close the connection.
+ * The validation of every frame a client sends, and the encoding of the host's frames (the frames
+ * themselves are declared once, in host/protocol.ts, which the client library shares). A bad frame
+ * gets an error with a stable code; only hard limits close the connection.
  */
-import { HostError, type WireError } from '../errors.ts';
+import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
+import { CLIENT_FRAME_TYPES, type ClientFrame, type ServerFrame } from '../protocol.ts';
 import { decodeMsgpack, encodeMsgpack } from './codec.ts';
 
-/** client → host */
-export type ClientFrame =
-  | { type: 'ask'; id: string; text: string }
-  | { type: 'feedback'; id: string; rating: -1 | 1; comment?: string }
-  | { type: 'ping' };
-
-/** host → client */
-export type ServerFrame =
-  | { type: 'ready'; session: string; tenant: string; plugins: { retrieval: string; prompt: string } }
-  | { type: 'token'; id: string; text: string }
-  | {
-      type: 'done';
-      id: string;
-      answer: string;
-      sources: { docId: string; chunkId: string; score: number; title: string; snippet?: string }[];
-      cache: 'hit' | 'miss';
-      /** On a hit: which path matched, and the cosine of the two questions (1 on the exact path). */
-      cacheMatch?: 'exact' | 'semantic';
-      similarity?: number;
-      timings: Record<string, number>;
-    }
-  | { type: 'pong' }
-  | ({ type: 'error'; id?: string } & WireError);
+export type { ClientFrame, ServerFrame } from '../protocol.ts';
 
 /**
  * Decodes and validates one client frame.
@@ -50,7 +30,9 @@ export function parseClientFrame(data: Uint8Array, isBinary: boolean): ClientFra
   const fail = (message: string): never => {
     throw new HostError('PROTOCOL_BAD_FRAME', message, id === undefined ? undefined : { id });
   };
-  switch (frame['type']) {
+  const type = frame['type'];
+  if (typeof type !== 'string') fail(`frame type must be a string, got ${type === null ? 'null' : typeof type}`);
+  switch (type) {
     case 'ping':
       onlyKeys(frame, ['type'], fail);
       return { type: 'ping' };
@@ -62,7 +44,7 @@ export function parseClientFrame(data: Uint8Array, isBinary: boolean): ClientFra
     default:
       throw new HostError(
         'PROTOCOL_UNKNOWN_TYPE',
-        `unknown frame type ${JSON.stringify(String(frame['type'])).slice(0, 40)}; known: ask, feedback, ping`,
+        `unknown frame type ${JSON.stringify(type).slice(0, 40)}; known: ${CLIENT_FRAME_TYPES.join(', ')}`,
         id === undefined ? undefined : { id },
       );
   }
@@ -85,7 +67,7 @@ function parseFeedback(frame: Record<string, unknown>, fail: (message: string) =
 
 function onlyKeys(frame: Record<string, unknown>, allowed: string[], fail: (message: string) => never): void {
   for (const key of Object.keys(frame)) {
-    if (!allowed.includes(key)) fail(`${String(frame['type'])} frame has unknown field ${JSON.stringify(key).slice(0, 40)}`);
+    if (!allowed.includes(key)) fail(`${frame['type'] as string} frame has unknown field ${JSON.stringify(key).slice(0, 40)}`);
   }
 }
 

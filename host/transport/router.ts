@@ -25,7 +25,7 @@ export type RequestHandler = (request: IncomingMessage, response: ServerResponse
 
 /**
  * Builds the router over `routes` (matched in order).
- * @throws {HostError} (from the returned handler) HTTP_NOT_FOUND, HTTP_QUERY_INVALID, AUTH_* and whatever a handler throws.
+ * @throws {HostError} (from the returned handler) HTTP_NOT_FOUND, HTTP_PATH_INVALID, AUTH_* and whatever a handler throws.
  */
 export function createRouter(routes: readonly Route[], authenticate: RouterAuthentication): RequestHandler {
   return async (request, response) => {
@@ -38,7 +38,7 @@ export function createRouter(routes: readonly Route[], authenticate: RouterAuthe
       const allowed = candidates.map((candidate) => candidate.method).join(', ');
       throw new HostError('HTTP_NOT_FOUND', allowed === '' ? `no route for ${url.pathname}` : `${request.method} is not allowed on ${url.pathname}; use ${allowed}`);
     }
-    const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map((param) => decodeURIComponent(param));
+    const params = (route.pattern.exec(url.pathname) ?? []).slice(1).map(decodePathSegment);
     const status = route.status ?? 200;
     if (route.auth === 'none') return send(response, status, await route.handle(request, params));
     if (route.auth === 'operator') {
@@ -54,6 +54,19 @@ export function createRouter(routes: readonly Route[], authenticate: RouterAuthe
       authenticate.tenantDone?.(scope);
     }
   };
+}
+
+/**
+ * Decodes one percent-encoded path parameter. A malformed escape is the client's mistake, not a
+ * host fault: it is refused before any key is checked, and never reaches the log as one.
+ * @throws {HostError} HTTP_PATH_INVALID naming the segment (cut short).
+ */
+function decodePathSegment(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new HostError('HTTP_PATH_INVALID', `path segment ${JSON.stringify(segment.slice(0, 60))} is not valid percent-encoded UTF-8`);
+  }
 }
 
 async function send(response: ServerResponse, status: number, body: unknown): Promise<void> {

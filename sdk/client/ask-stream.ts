@@ -3,31 +3,14 @@
  * final result (or the error) settles a promise. Iterating is optional: an ask whose tokens nobody
  * reads still resolves, and its failure does not become an unhandled rejection.
  */
+import type { DoneFrame } from '../../host/protocol.ts';
 import type { ChatError } from './errors.ts';
 
-/** A source of an answer. */
-export interface Source {
-  docId: string;
-  chunkId: string;
-  score: number;
-  title: string;
-  /** The start of the chunk's text, for showing the source (hosts before snippets send none). */
-  snippet?: string;
-}
+/** A source of an answer (host/protocol.ts). */
+export type { Source } from '../../host/protocol.ts';
 
-/** The final result of an ask (the host's `done` frame). */
-export interface AskResult {
-  id: string;
-  answer: string;
-  sources: Source[];
-  cache: 'hit' | 'miss';
-  /** Milliseconds per stage: embedMs, cacheMs, retrievalMs, promptMs, guardMs, modelMs, totalMs. */
-  timings: Record<string, number>;
-  /** On a cache hit: similarity of the cached question to this one (1 on the exact path). */
-  similarity?: number;
-  /** On a cache hit: which path found it. */
-  cacheMatch?: 'exact' | 'semantic';
-}
+/** The final result of an ask: the host's `done` frame, without its type. */
+export type AskResult = Omit<DoneFrame, 'type'>;
 
 /** One ask in progress: iterate `tokens` while it streams; await `result` for the end. */
 export interface AskHandle {

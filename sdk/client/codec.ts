@@ -4,6 +4,7 @@
  * msgpackr, so the browser build bundles exactly this.
  */
 import { Packr } from 'msgpackr';
+import type { ClientFrame } from '../../host/protocol.ts';
 
 // Plain maps, no msgpackr records: the host decodes with the same settings.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true });
@@ -16,7 +17,7 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
  * socket.send(encodeFrame({ type: 'ping' }));
  * ```
  */
-export function encodeFrame(frame: Record<string, unknown>): Uint8Array {
+export function encodeFrame(frame: ClientFrame): Uint8Array {
   return packr.pack(frame);
 }
 

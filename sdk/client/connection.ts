@@ -5,6 +5,7 @@
  * a plugin that would not load), the HTTP refusal when the socket implementation can see it (the
  * Node adapter can; a browser cannot), else CLIENT_CONNECT_FAILED.
  */
+import type { ClientFrame, ReadyFrame } from '../../host/protocol.ts';
 import { decodeFrame, encodeFrame } from './codec.ts';
 import { ChatError, type ChatErrorCode } from './errors.ts';
 
@@ -32,11 +33,7 @@ export interface WebSocketLike {
 export type SocketFactory = (url: string, headers: Record<string, string>) => WebSocketLike;
 
 /** The `ready` frame's content. */
-export interface ReadyInfo {
-  session: string;
-  tenant: string;
-  plugins: { retrieval: string; prompt: string };
-}
+export type ReadyInfo = Omit<ReadyFrame, 'type'>;
 
 /** What a connection reports after `ready`. */
 export interface ConnectionEvents {
@@ -48,7 +45,7 @@ export interface ConnectionEvents {
 /** An open connection. */
 export interface Connection {
   readonly ready: ReadyInfo;
-  send(frame: Record<string, unknown>): void;
+  send(frame: ClientFrame): void;
   /** Starts a normal close; `onClose` reports its end. */
   close(code: number, reason: string): void;
   /** Closes the socket and stops reporting its events (the client has moved on). */

@@ -32,6 +32,12 @@ test('bad bodies are refused with the field named, and nothing is stored', async
     [{ documents: [{ text: 'ok', colour: 'red' }] }, /documents\[0\] has unknown key "colour"/],
     [{ documents: [{ id: 'x', text: 'a' }, { id: 'x', text: 'b' }] }, /documents\[1\]\.id "x" repeats/],
     [{ documents: [{ text: 'ok' }], extra: true }, /unknown body key "extra"/],
+    // Raw JSON: an object literal would set the prototype instead of making the key. These keys
+    // were dropped silently (__proto__) or kept as traps for later readers (constructor, prototype).
+    ...['__proto__', 'constructor', 'prototype'].map((key): [unknown, RegExp] => [
+      `{"documents":[{"text":"ok","metadata":{"lang":"en","${key}":"x"}}]}`,
+      new RegExp(`^documents\\[0\\]\\.metadata has the key "${key}", which is reserved$`),
+    ]),
   ];
   for (const [body, message] of cases) {
     const response = await post(body);

@@ -109,6 +109,52 @@ test("a tenant's own canary is not a leak", async () => {
   client.close();
 });
 
+/** A token shaped like a canary that no tenant of this host owns. */
+const UNOWNED = 'ctxcanary-0123456789abcdef01234567';
+
+/** Leak-block evidence for a tenant: its audit entries, the host's error lines, the metric. */
+async function leakEvidence(tenant: { id: string; apiKey: string }): Promise<{ audit: number; logs: number; metric: number }> {
+  const audit = await host.request('GET', '/v1/audit?limit=1000', tenant.apiKey);
+  return {
+    audit: audit.body.entries.filter((entry: any) => entry.kind === 'leak.blocked').length,
+    logs: errorLogs.filter((line) => line.msg === 'leak guard blocked an ask' && line.tenant === tenant.id).length,
+    metric: await leakMetric(tenant.id),
+  };
+}
+
+test('a canary-shaped token no tenant owns is not a leak: in a question, in a retrieved document, in the answer', async () => {
+  assert.is(host.server.authority.registry.canaryOwner(UNOWNED), undefined);
+  const before = await leakEvidence(a);
+  await host.ingest(a.apiKey, [{ id: 'a-odd', title: 'Alpha odd notes', text: `Alpha servers carry the label ${UNOWNED} in Lisbon.` }]);
+  modelTokens = ['The label is ', UNOWNED.slice(0, 12), UNOWNED.slice(12), '.'];
+  const routed = await host.request('PATCH', '/v1/config', a.apiKey, { model: { provider: 'openai' } });
+  assert.equal(routed.status, 200);
+  try {
+    const client = await host.chat(a.apiKey);
+    const { result } = await host.ask(client, `Which servers carry the label ${UNOWNED}?`);
+    client.close();
+    assert.ok(result.sources.some((source) => source.docId === 'a-odd'), 'the document holding the token was retrieved');
+    assert.is(result.answer, `The label is ${UNOWNED}.`);
+  } finally {
+    modelTokens = undefined;
+    await host.request('PATCH', '/v1/config', a.apiKey, { model: { provider: 'default' } });
+    await host.request('DELETE', '/v1/documents/a-odd', a.apiKey);
+  }
+  assert.equal(await leakEvidence(a), before, 'no audit entry, no error line, no metric');
+});
+
+test("a deleted tenant's canary is no leak either: nothing of an existing tenant can have carried it", async () => {
+  const gone = await host.createTenant('Gone');
+  const canary = canaryOf(gone.id);
+  assert.is((await host.request('DELETE', `/v1/tenants/${gone.id}`, OPERATOR_KEY)).status, 200);
+  const before = await leakEvidence(b);
+  const client = await host.chat(b.apiKey);
+  const { result } = await host.ask(client, `What is ${canary}?`);
+  client.close();
+  assert.type(result.answer, 'string');
+  assert.equal(await leakEvidence(b), before);
+});
+
 test("stream layer: a model streaming another tenant's canary across tokens is cut before it is sent", async () => {
   const canary = canaryOf(a.id);
   modelTokens = ['Sure, here it is: ', canary.slice(0, 7), canary.slice(7, 20), canary.slice(20), ' done.'];

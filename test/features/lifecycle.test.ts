@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HostError } from '../../host/errors.ts';
+import { LIMITS } from '../../host/limits.ts';
 import { within } from '../helpers/deadline.ts';
 import { OPERATOR_KEY, startTestHost, type TestHost } from '../helpers/host.ts';
 
@@ -86,6 +87,29 @@ test('a tenant rotates its own API keys: issue, switch, revoke; never its last k
     assert.equal(keys, [`key.created:${oldId}`, `key.created:${issued.body.keyId}`, `key.revoked:${oldId}`]);
     const badQuery = await host.request('GET', '/v1/audit?limit=lots', issued.body.apiKey);
     assert.equal([badQuery.status, badQuery.body.error.code], [400, 'HTTP_QUERY_INVALID']);
+  } finally {
+    await stopAll();
+  }
+});
+
+test('active API keys per tenant: at the limit the last one is issued; one over is TENANT_KEY_LIMIT; a revoked key frees its place', async () => {
+  const host = await start({});
+  try {
+    const tenant = await host.createTenant('Keyring');
+    const issued: string[] = [];
+    // The tenant starts with one key; issue up to the limit.
+    for (let i = 1; i < LIMITS.apiKeysPerTenantMax; i += 1) {
+      const response = await host.request('POST', '/v1/keys', tenant.apiKey);
+      assert.is(response.status, 201, `key ${i + 1}`);
+      issued.push(response.body.keyId);
+    }
+    const over = await host.request('POST', '/v1/keys', tenant.apiKey);
+    assert.equal([over.status, over.body.error.code], [409, 'TENANT_KEY_LIMIT']);
+    assert.is(over.body.error.message, `the tenant already has ${LIMITS.apiKeysPerTenantMax} active API keys (apiKeysPerTenantMax); revoke one before issuing another`);
+    const listed = await host.request('GET', '/v1/keys', tenant.apiKey);
+    assert.is(listed.body.keys.length, LIMITS.apiKeysPerTenantMax, 'the refused key was not stored');
+    assert.is((await host.request('DELETE', `/v1/keys/${issued[0]}`, tenant.apiKey)).status, 200);
+    assert.is((await host.request('POST', '/v1/keys', tenant.apiKey)).status, 201, 'a revoked key does not count');
   } finally {
     await stopAll();
   }

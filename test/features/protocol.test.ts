@@ -37,6 +37,12 @@ test('malformed frames get their codes and the connection keeps working', async 
     ['{"type":', 'PROTOCOL_BAD_ENCODING', /not valid UTF-8 JSON/],
     [pack([1, 2, 3]), 'PROTOCOL_BAD_FRAME', /must be an object/],
     [pack({ type: 'teleport' }), 'PROTOCOL_UNKNOWN_TYPE', /unknown frame type "teleport"/],
+    // A type that is not a string is a malformed frame, whatever it is (here an object whose
+    // toString is not callable, which String() cannot convert).
+    ['{"type":{"toString":1}}', 'PROTOCOL_BAD_FRAME', /^frame type must be a string, got object$/],
+    [pack({ type: 7, id: 'n1' }), 'PROTOCOL_BAD_FRAME', /^frame type must be a string, got number$/],
+    [pack({ type: null }), 'PROTOCOL_BAD_FRAME', /^frame type must be a string, got null$/],
+    [pack({ id: 'n2' }), 'PROTOCOL_BAD_FRAME', /^frame type must be a string, got undefined$/],
     [pack({ type: 'ask', id: 'q1' }), 'PROTOCOL_BAD_FRAME', /ask.text must be a non-empty string/],
     [pack({ type: 'ask', text: 'hi' }), 'PROTOCOL_BAD_FRAME', /id must be a string/],
     [pack({ type: 'ask', id: 'q2', text: 'hi', extra: 1 }), 'PROTOCOL_BAD_FRAME', /unknown field "extra"/],

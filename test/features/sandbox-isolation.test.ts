@@ -40,25 +40,25 @@ async function answer(apiKey: string, asks: number): Promise<string[]> {
 
 test('globals start over in every session; kv persists within the tenant', async () => {
   const a = await host.createTenant('A');
-  assert.equal(await answer(a.apiKey, 2), ['global=1 kv=1 canary=own', 'global=2 kv=2 canary=own']);
-  assert.equal(await answer(a.apiKey, 1), ['global=1 kv=3 canary=own'], 'fresh instance, same tenant kv');
+  assert.equal(await answer(a.apiKey, 2), ['global=1 kv=1 canary=none', 'global=2 kv=2 canary=none']);
+  assert.equal(await answer(a.apiKey, 1), ['global=1 kv=3 canary=none'], 'fresh instance, same tenant kv');
 });
 
 test("a kv value written by tenant A's plugin is not readable by tenant B's", async () => {
   const a = await host.createTenant('A2');
   const b = await host.createTenant('B2');
   await answer(a.apiKey, 3);
-  assert.equal(await answer(b.apiKey, 1), ['global=1 kv=1 canary=own'], "B starts from its own empty kv");
-  assert.equal(await answer(a.apiKey, 1), ['global=1 kv=4 canary=own']);
+  assert.equal(await answer(b.apiKey, 1), ['global=1 kv=1 canary=none'], "B starts from its own empty kv");
+  assert.equal(await answer(a.apiKey, 1), ['global=1 kv=4 canary=none']);
 });
 
 test('sessions of the same tenant at the same time have separate instances', async () => {
   const a = await host.createTenant('A3');
   const first = await host.chat(a.apiKey);
   const second = await host.chat(a.apiKey);
-  assert.equal((await host.ask(first, 'one')).result.answer, 'global=1 kv=1 canary=own');
-  assert.equal((await host.ask(second, 'two')).result.answer, 'global=1 kv=2 canary=own');
-  assert.equal((await host.ask(first, 'three')).result.answer, 'global=2 kv=3 canary=own');
+  assert.equal((await host.ask(first, 'one')).result.answer, 'global=1 kv=1 canary=none');
+  assert.equal((await host.ask(second, 'two')).result.answer, 'global=1 kv=2 canary=none');
+  assert.equal((await host.ask(first, 'three')).result.answer, 'global=2 kv=3 canary=none');
   first.close();
   second.close();
 });

@@ -1,7 +1,7 @@
 /**
  * The activity log behind the consoles: a tenant's recent asks are read only with that tenant's
  * scope, carry ids and timings but no text, and every bound holds on both sides (asks per tenant,
- * tenants kept, incidents kept).
+ * tenants kept, incidents kept host-wide and per tenant).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -38,6 +38,7 @@ const limits: ActivityLimits = {
   recentAsksPerTenantMax: LIMITS.recentAsksPerTenantMax,
   recentAsksTenantsMax: 3,
   incidentsKeptMax: LIMITS.incidentsKeptMax,
+  incidentsPerTenantMax: LIMITS.incidentsPerTenantMax,
   pluginLogLinesPerTenantMax: LIMITS.pluginLogLinesPerTenantMax,
 };
 
@@ -86,21 +87,48 @@ test('recentAsksTenantsMax tenants are kept; one more drops the least recently a
   assert.ok([t1, t3, t4].every((scope) => log.recentAsks(scope).length > 0));
 });
 
-test(`incidents: leak blocks and plugin failures only, newest first, incidentsKeptMax (${LIMITS.incidentsKeptMax}) kept`, () => {
+test(`incidents: leak blocks and plugin failures only, newest first, incidentsKeptMax (${LIMITS.incidentsKeptMax}) kept host-wide`, () => {
   const log = createActivityLog(limits);
-  const a = tenant('Delta');
-  log.askEnded(failed(a.tenantId, 'not-an-incident', 'MODEL_FAILED'));
-  for (let index = 0; index < LIMITS.incidentsKeptMax; index += 1) log.askEnded(failed(a.tenantId, `i${index}`, index % 2 === 0 ? 'LEAK_BLOCKED' : 'PLUGIN_FAILED'));
+  // Enough tenants, each within its own cap, to fill the host-wide list exactly.
+  const perTenant = LIMITS.incidentsPerTenantMax;
+  const tenants = Array.from({ length: LIMITS.incidentsKeptMax / perTenant }, (_, index) => `t_delta${index}`);
+  log.askEnded(failed(tenants[0] as string, 'not-an-incident', 'MODEL_FAILED'));
+  let serial = 0;
+  for (let round = 0; round < perTenant; round += 1) {
+    for (const tenantId of tenants) {
+      log.askEnded(failed(tenantId, `i${serial}`, serial % 2 === 0 ? 'LEAK_BLOCKED' : 'PLUGIN_FAILED'));
+      serial += 1;
+    }
+  }
   let { incidents, totals } = log.overview(operator);
   assert.is(incidents.length, LIMITS.incidentsKeptMax);
   assert.is(incidents.at(-1)?.askId, 'i0');
-  log.sessionFailed({ tenantId: a.tenantId, sessionId: 's9', code: 'PLUGIN_LOAD_FAILED' });
+  const newcomer = 't_newcomer';
+  log.sessionFailed({ tenantId: newcomer, sessionId: 's9', code: 'PLUGIN_LOAD_FAILED' });
   ({ incidents, totals } = log.overview(operator));
   assert.is(incidents.length, LIMITS.incidentsKeptMax);
-  assert.equal([incidents[0]?.code, incidents[0]?.askId], ['PLUGIN_LOAD_FAILED', undefined]);
+  assert.equal([incidents[0]?.tenantId, incidents[0]?.code, incidents[0]?.askId], [newcomer, 'PLUGIN_LOAD_FAILED', undefined]);
   assert.is(incidents.at(-1)?.askId, 'i1');
-  assert.equal(totals.get(a.tenantId), { asks: LIMITS.incidentsKeptMax + 1, answered: 0, failed: LIMITS.incidentsKeptMax + 1, cacheHits: 0, leakBlocks: 100, pluginFailures: 101 });
+  assert.equal(totals.get(tenants[0] as string), { asks: perTenant + 1, answered: 0, failed: perTenant + 1, cacheHits: 0, leakBlocks: perTenant, pluginFailures: 0 });
   assert.throws(() => log.overview({} as never), /needs an OperatorCredential/);
+});
+
+test(`incidentsPerTenantMax (${LIMITS.incidentsPerTenantMax}): a tenant keeps that many incidents, its newest; one more drops its own oldest, never another tenant's`, () => {
+  const log = createActivityLog(limits);
+  log.askEnded(failed('t_quiet', 'quiet-1', 'LEAK_BLOCKED'));
+  for (let index = 0; index < LIMITS.incidentsPerTenantMax; index += 1) log.askEnded(failed('t_noisy', `n${index}`, 'LEAK_BLOCKED'));
+  let noisy = log.overview(operator).incidents.filter((incident) => incident.tenantId === 't_noisy');
+  assert.is(noisy.length, LIMITS.incidentsPerTenantMax, 'at the limit all are kept');
+  assert.is(noisy.at(-1)?.askId, 'n0');
+  // A flood far past both caps: the quiet tenant's incident stays.
+  for (let index = LIMITS.incidentsPerTenantMax; index < 10 * LIMITS.incidentsKeptMax; index += 1) log.askEnded(failed('t_noisy', `n${index}`, 'LEAK_BLOCKED'));
+  const { incidents, totals } = log.overview(operator);
+  noisy = incidents.filter((incident) => incident.tenantId === 't_noisy');
+  assert.is(noisy.length, LIMITS.incidentsPerTenantMax);
+  assert.is(noisy[0]?.askId, `n${10 * LIMITS.incidentsKeptMax - 1}`, 'the newest are kept');
+  assert.is(noisy.at(-1)?.askId, `n${10 * LIMITS.incidentsKeptMax - LIMITS.incidentsPerTenantMax}`);
+  assert.equal(incidents.filter((incident) => incident.tenantId === 't_quiet').map((incident) => incident.askId), ['quiet-1']);
+  assert.is(totals.get('t_noisy')?.leakBlocks, 10 * LIMITS.incidentsKeptMax, 'the totals still count every block');
 });
 
 test(`plugin log: the tenant's own lines, pluginLogLinesPerTenantMax (${LIMITS.pluginLogLinesPerTenantMax}) kept, each cut to pluginLogLineCharsMax`, () => {

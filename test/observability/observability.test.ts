@@ -8,7 +8,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HostError } from '../../host/errors.ts';
 import { createObservability } from '../../host/observability/observability.ts';
-import type { AskResult } from '../../host/pipeline/session.ts';
+import type { AskResult } from '../../host/protocol.ts';
 import { sampleValue } from '../helpers/prometheus.ts';
 
 const TENANT = 't_0123456789abcdef';

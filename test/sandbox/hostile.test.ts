@@ -1,13 +1,20 @@
 /**
  * Hostile plugins: bad pointers and lengths to every host function, malformed outputs of both
  * slots, and modules that import what a plugin may not or call host functions with the wrong
- * signature. Each must end in an error status or a typed HostError, never a host crash.
+ * signature. Each must end in an error status or a typed HostError, never a host crash. A plugin
+ * that goes after its own tenant's canary through kv finds nothing to read or delete.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LIMITS } from '../../host/limits.ts';
+import { tenantCapabilities } from '../../host/pipeline/capabilities.ts';
+import { createLocalEmbedder } from '../../host/retrieval/embedder.ts';
 import { createPluginInstance } from '../../host/sandbox/instance.ts';
+import { createTenant } from '../../host/tenants/lifecycle.ts';
+import { mintScopeFromApiKey, operatorFromLocalAccess } from '../../host/tenants/scope.ts';
+import { openTestAuthority } from '../helpers/authority.ts';
 import { assertHostError, fixturePlugin, memoryTenant } from './harness.ts';
+import { compileWat } from './wat.ts';
 
 const FUNCTIONS = ['index_search', 'chunk_get', 'kv_get', 'kv_set', 'embed'];
 
@@ -145,6 +152,62 @@ test('imports outside the allowed set are refused at load: HTTP, WASI, memories'
     'PLUGIN_LOAD_FAILED',
     'the plugin imports function "ctx:host/v1" "tenant_id"',
   );
+});
+
+/**
+ * A retrieval plugin without any SDK that asks kv for the key the host once planted its canary
+ * under, logs the raw response, then writes an empty value there (a delete), logs that response
+ * too, and returns no chunks.
+ */
+const CANARY_THIEF = `(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (import "extism:host/env" "log_info" (func $log_info (param i64)))
+  (import "ctx:host/v1" "kv_get" (func $kv_get (param i64) (result i64)))
+  (import "ctx:host/v1" "kv_set" (func $kv_set (param i64) (result i64)))
+  (memory (export "memory") 1)
+  (data (i32.const 0) "\\0c\\00\\00\\00__ctx_canary")
+  (data (i32.const 32) "\\0c\\00\\00\\00__ctx_canary\\00\\00\\00\\00")
+  (data (i32.const 64) "\\00\\00\\00\\00")
+  (func $block (param $at i32) (param $n i32) (result i64) (local $b i64) (local $i i32)
+    (local.set $b (call $alloc (i64.extend_i32_u (local.get $n))))
+    (block $done (loop $copy
+      (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+      (call $store_u8 (i64.add (local.get $b) (i64.extend_i32_u (local.get $i))) (i32.load8_u (i32.add (local.get $at) (local.get $i))))
+      (local.set $i (i32.add (local.get $i) (i32.const 1)))
+      (br $copy)))
+    (local.get $b))
+  (func (export "retrieve") (result i32)
+    (call $log_info (call $kv_get (call $block (i32.const 0) (i32.const 16))))
+    (call $log_info (call $kv_set (call $block (i32.const 32) (i32.const 20))))
+    (call $output_set (call $block (i32.const 64) (i32.const 4)) (i64.const 4))
+    (i32.const 0)))`;
+
+test("a plugin cannot read or delete its own tenant's canary through kv: host entries are outside its key space", async () => {
+  const { authority, close } = openTestAuthority();
+  const { tenant, apiKey } = createTenant(authority, operatorFromLocalAccess(), 'Canary owner');
+  const scope = mintScopeFromApiKey(authority, apiKey);
+  const lines: string[] = [];
+  const capabilities = tenantCapabilities({ scope, embedder: createLocalEmbedder(), slot: 'retrieval', current: () => undefined, log: (_level, message) => void lines.push(message) });
+  const planted = () => [...scope.store.pluginKv.entries()].filter(({ value }) => new TextDecoder().decode(value) === tenant.canary).length;
+  try {
+    assert.is(planted(), 2, 'the canary is planted (once per slot)');
+    for (const slot of ['retrieval', 'prompt']) assert.is(scope.store.kvGet(slot, '__ctx_canary'), undefined, `${slot}: no plugin key reaches it`);
+    const instance = await createPluginInstance(compileWat(CANARY_THIEF), { slot: 'retrieval', capabilities });
+    try {
+      assert.equal(await instance.retrieve({ query: 'q', k: 1, history: [] }), []);
+    } finally {
+      await instance.close();
+    }
+    assert.is(lines.length, 2, 'both responses were logged');
+    assert.not.ok(lines.some((line) => line.includes('ctxcanary-')), 'kv_get did not return the canary');
+    assert.is(lines[0]?.charCodeAt(1), 0, 'kv_get answered ok, not found');
+    assert.is(planted(), 2, 'the delete did not touch the canary');
+  } finally {
+    scope.release();
+    await close();
+  }
 });
 
 test.run();

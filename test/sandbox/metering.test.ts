@@ -12,6 +12,8 @@ import { createMeteringService } from '../../host/sandbox/metering-service.ts';
 import { FUEL_EXPORT, GROW_REFUSED_EXPORT, MeteringRefusal, START_EXPORT } from '../../host/sandbox/metering.ts';
 import { compilePlugin, type CompiledPlugin } from '../../host/sandbox/module-cache.ts';
 import { addChunk, assertHostError, assertProgrammerError, builtinPlugin, fixturePlugin, memoryTenant, withDeadline } from './harness.ts';
+import { unwrapHostMetering } from '../../host/sandbox/remeter.ts';
+import { vetPlugin } from '../../host/sandbox/vetting.ts';
 import { compileWat } from './wat.ts';
 
 const metering = createMeteringService();
@@ -179,6 +181,91 @@ test('bulk memory work is charged by its size: a fill loop stops on fuel long be
   await assertHostError(withDeadline(instance.retrieve(ask('q')), 10_000), 'PLUGIN_FUEL_EXHAUSTED', 'retrieve ran out of fuel');
   assert.ok(performance.now() - started < 2_000);
   await instance.close();
+});
+
+/** Unsigned LEB128. */
+function leb(value: number): number[] {
+  const out: number[] = [];
+  let rest = value;
+  do {
+    let byte = rest & 0x7f;
+    rest = Math.floor(rest / 128);
+    if (rest !== 0) byte |= 0x80;
+    out.push(byte);
+  } while (rest !== 0);
+  return out;
+}
+
+/**
+ * A retrieval module whose one function nests its expressions `depth` levels deep, as binaryen
+ * counts them: the body block, a drop, `depth - 3` f32.neg around one f32.const (a chain of unary
+ * operators is the cheapest way to nest, and what overflowed the worker's stack first).
+ */
+function nestedModule(depth: number): Uint8Array {
+  const body = [0, 0x43, 0, 0, 0, 0, ...new Array<number>(depth - 3).fill(0x8c), 0x1a, 0x41, 0, 0x0b];
+  const section = (id: number, content: number[]) => [id, ...leb(content.length), ...content];
+  const name = (text: string) => [text.length, ...new TextEncoder().encode(text)];
+  return Uint8Array.from([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 0, 1, 0x7f]),
+    ...section(3, [1, 0]),
+    ...section(5, [1, 0, 1]),
+    ...section(7, [2, ...name('retrieve'), 0, 0, ...name('memory'), 2, 0]),
+    ...section(10, [1, ...leb(body.length), ...body]),
+  ]);
+}
+
+test('expression depth: a function nested to the limit is metered and runs; one level deeper is PLUGIN_INVALID naming the limit', async () => {
+  const atLimit = await metered(nestedModule(LIMITS.pluginExpressionDepthMax));
+  const instance = await createPluginInstance(atLimit, { slot: 'retrieval', capabilities: memoryTenant().capabilities });
+  await assertHostError(instance.retrieve(ask('q')), 'PLUGIN_BAD_OUTPUT', 'retrieve output');
+  await instance.close();
+  const message = `function 0 nests its expressions ${LIMITS.pluginExpressionDepthMax + 1} levels deep, over the limit of ${LIMITS.pluginExpressionDepthMax} (pluginExpressionDepthMax)`;
+  await assertHostError(vetPlugin(nestedModule(LIMITS.pluginExpressionDepthMax + 1), 'retrieval', metering), 'PLUGIN_INVALID', message);
+});
+
+test('a module nested far past the limit (it overflowed the metering stack: a 500) is PLUGIN_INVALID too', async () => {
+  await assertHostError(
+    vetPlugin(nestedModule(200_000), 'retrieval', metering),
+    'PLUGIN_INVALID',
+    new RegExp(`^(function 0|the module) nests its expressions (200000 levels deep|too deeply to be metered), over the limit of ${LIMITS.pluginExpressionDepthMax} \\(pluginExpressionDepthMax\\)$`),
+  );
+  // The worker is still usable afterwards.
+  assert.ok((await metering.meter(nestedModule(10))).bytes.byteLength > 0);
+});
+
+/** Spends most of the largest fuel budget per call in a counting loop (fuel is counted, not timed), then returns no chunks. */
+const SPENDER = `(module
+  (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
+  (import "extism:host/env" "store_u8" (func $store_u8 (param i64 i32)))
+  (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
+  (memory (export "memory") 1)
+  (func (export "retrieve") (result i32) (local $i i32) (local $out i64)
+    (loop $spin (br_if $spin (i32.lt_u (local.tee $i (i32.add (local.get $i) (i32.const 1))) (i32.const 40000000))))
+    (local.set $out (call $alloc (i64.const 4)))
+    (call $store_u8 (local.get $out) (i32.const 0))
+    (call $store_u8 (i64.add (local.get $out) (i64.const 1)) (i32.const 0))
+    (call $store_u8 (i64.add (local.get $out) (i64.const 2)) (i32.const 0))
+    (call $store_u8 (i64.add (local.get $out) (i64.const 3)) (i32.const 0))
+    (call $output_set (local.get $out) (i64.const 4))
+    (i32.const 0)))`;
+
+test('a metered module brought back from outside (an import) is metered again and keeps its whole budget in every call', async () => {
+  const once = await metering.meter(compileWat(SPENDER));
+  const unwrapped = unwrapHostMetering(once.bytes);
+  const exported = WebAssembly.Module.exports(new WebAssembly.Module(unwrapped)).map((entry) => entry.name);
+  assert.equal(exported.sort(), ['memory', 'retrieve'], 'the host metering exports are gone, so vetting takes it like an upload');
+  const { module } = await vetPlugin(unwrapped, 'retrieval', metering);
+  const instance = await createPluginInstance(await compilePlugin(module), { slot: 'retrieval', capabilities: memoryTenant().capabilities, fuelPerCall: LIMITS.pluginFuelPerCallMax });
+  try {
+    // The first metering's counter is no longer refilled: were it still at its old start, these
+    // calls together would spend it and trap.
+    for (let call = 0; call < 4; call += 1) assert.equal(await withDeadline(instance.retrieve(ask('q')), 20_000), [], `call ${call + 1}`);
+  } finally {
+    await instance.close();
+  }
+  const plain = compileWat('(module (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))');
+  assert.is(unwrapHostMetering(plain), plain, 'a module without the host metering exports passes unchanged');
 });
 
 const WAT_RETRIEVAL = `(module

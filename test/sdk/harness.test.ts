@@ -121,8 +121,8 @@ test('runCase: fresh instances per case, kv carried over; a trap and spent fuel 
     const reporter = { ...builtins, prompt: await fixtureModule('state-reporter', 'prompt') };
     const first = await runCase(tenant, reporter, ask('one'), 'prompt');
     const second = await runCase(tenant, reporter, ask('two'), 'prompt');
-    assert.is(first.prompt?.messages[0]?.content, 'global=1 kv=1 canary=own');
-    assert.is(second.prompt?.messages[0]?.content, 'global=1 kv=2 canary=own');
+    assert.is(first.prompt?.messages[0]?.content, 'global=1 kv=1 canary=none');
+    assert.is(second.prompt?.messages[0]?.content, 'global=1 kv=2 canary=none');
     const failing = { ...builtins, retrieval: await fixtureModule('failures', 'retrieval') };
     const trapped = await runCase(tenant, failing, ask('unreachable', { first: 'x#0' }), 'retrieval');
     assert.is(trapped.failure?.code, 'PLUGIN_FAILED');

@@ -1,7 +1,8 @@
 /**
  * Invariant 2 at rest: one encrypted environment per tenant, in its own directory; no plaintext on
  * disk; deletion destroys the key first, then the directory; the pool of open environments is
- * bounded; plugin kv state is namespaced and size-capped (each limit on both sides).
+ * bounded; plugin kv state is namespaced and size-capped (each limit on both sides), and the
+ * host's own entries beside it (the canary) are outside every plugin's key space.
  */
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -185,15 +186,51 @@ test('kv total per slot: filling to the quota passes, one byte over fails', asyn
     const scope = mintScopeFromApiKey(authority, apiKey);
     const store = scope.store;
     const slot = 'prompt';
-    const used = store.kvGet(slot, '__ctx_canary')?.byteLength ?? 0;
-    const full = Math.floor((LIMITS.kvBytesPerSlotMax - used) / LIMITS.kvValueBytesMax);
+    // The canary planted beside the slot's state is the host's: it takes none of the slot's quota.
+    const full = Math.floor(LIMITS.kvBytesPerSlotMax / LIMITS.kvValueBytesMax);
     for (let i = 0; i < full; i += 1) store.kvSet(slot, `fill-${i}`, new Uint8Array(LIMITS.kvValueBytesMax));
-    const rest = LIMITS.kvBytesPerSlotMax - used - full * LIMITS.kvValueBytesMax;
+    const rest = LIMITS.kvBytesPerSlotMax - full * LIMITS.kvValueBytesMax;
     if (rest > 0) store.kvSet(slot, 'rest', new Uint8Array(rest));
     expectHostError(() => store.kvSet(slot, 'one-more', new Uint8Array(1)), 'STORAGE_QUOTA', /would be 16777217 bytes, limit 16777216/);
     scope.release();
   } finally {
     await close();
+  }
+});
+
+test('a store whose canary sits at the old plugin key __ctx_canary has it moved out of the plugin key space when it opens', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ctx-storage-'));
+  const open = () => {
+    const registry = Registry.open(dir, MASTER);
+    return { registry, environments: new TenantEnvironments({ dataDir: dir, registry, openMax: 4 }) };
+  };
+  const first = open();
+  const { tenant, apiKey } = createTenant(first, operatorFromLocalAccess(), 'Legacy');
+  const encoded = new TextEncoder().encode(tenant.canary);
+  let scope = mintScopeFromApiKey(first, apiKey);
+  // The layout of earlier versions: the canary written through the plugin kv API of each slot.
+  for (const { key } of [...scope.store.pluginKv.entries()]) scope.store.pluginKv.remove(key);
+  for (const slot of ['retrieval', 'prompt']) scope.store.kvSet(slot, '__ctx_canary', encoded);
+  scope.store.kvSet('prompt', 'mine', new Uint8Array([1, 2]));
+  scope.store.kvSet('retrieval', '__ctx_other', new Uint8Array([3]));
+  assert.equal(scope.store.kvGet('prompt', '__ctx_canary'), encoded, 'the old layout: a plugin could read it');
+  scope.release();
+  await first.environments.close();
+  await first.registry.close();
+  const second = open();
+  try {
+    scope = mintScopeFromApiKey(second, apiKey);
+    for (const slot of ['retrieval', 'prompt']) assert.is(scope.store.kvGet(slot, '__ctx_canary'), undefined, `${slot}: moved out`);
+    assert.is(scope.store.plantedCanary(), tenant.canary, 'still planted, as a host entry');
+    assert.equal(scope.store.kvGet('prompt', 'mine'), new Uint8Array([1, 2]), "the plugin's own state stays");
+    assert.equal(scope.store.kvGet('retrieval', '__ctx_other'), new Uint8Array([3]));
+    assert.is(scope.store.meta.get('kvBytes\u0000prompt'), 2, "the canary no longer counts against the slot's quota");
+    assert.is(scope.store.meta.get('kvBytes\u0000retrieval'), 1);
+    scope.release();
+  } finally {
+    await second.environments.close();
+    await second.registry.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 
