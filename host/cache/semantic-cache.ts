@@ -137,10 +137,13 @@ interface EntryState {
   usedSavedAt: number;
 }
 
-type Counter = Exclude<keyof CacheStats, 'entries' | 'bytes'>;
+/** A counter of the cache's statistics (kept in the tenant's meta `cacheStats`). */
+export type CacheCounter = Exclude<keyof CacheStats, 'entries' | 'bytes'>;
+type Counter = CacheCounter;
 type DropReason = 'evicted' | 'expired' | 'invalidated' | 'rejected';
 
-const COUNTERS: readonly Counter[] = [
+/** Every counter of the cache's statistics: what meta `cacheStats` may hold (an import checks against it). */
+export const CACHE_COUNTERS: readonly CacheCounter[] = [
   'hits', 'exactHits', 'semanticHits', 'misses', 'bypassed', 'optedOut', 'stored', 'evicted', 'expired', 'invalidated', 'rejected', 'vetoed',
 ];
 
@@ -566,7 +569,7 @@ function isPlain(value: object): boolean {
 
 function loadCounters(saved: unknown): Record<Counter, number> {
   const counters = {} as Record<Counter, number>;
-  for (const name of COUNTERS) {
+  for (const name of CACHE_COUNTERS) {
     const value = typeof saved === 'object' && saved !== null ? (saved as Record<string, unknown>)[name] : undefined;
     counters[name] = typeof value === 'number' && Number.isFinite(value) && value >= 0 ? value : 0;
   }

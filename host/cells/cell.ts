@@ -292,10 +292,10 @@ export async function startCell(config: HostConfig, setup: CellSetup): Promise<C
       chat.handleUpgrade(request, socket, head);
     },
     acceptSocket(socket, received, handoff) {
-      socket.on('error', () => observability.metrics.connectionError('upgrade'));
       handoffs.set(socket, handoff);
       // The cell's own HTTP parser reads the request again from the bytes the supervisor read; its
-      // 'upgrade' event then reaches the chat endpoint like any upgrade.
+      // 'upgrade' event then reaches the chat endpoint like any upgrade. The 'connection' listener
+      // gives the socket its error listener in the same turn it arrived in.
       server.emit('connection', socket);
       socket.emit('data', received);
       socket.resume();

@@ -292,8 +292,15 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
     return now;
   }
   let nextAny = 0;
-  // Requests for no tenant in particular go round the regular cells (never the quarantine cell).
-  const anyCell = (): Promise<CellLink> => cellFor((nextAny = (nextAny + 1) % slots));
+  // Requests for no tenant in particular go round the regular cells that are ready (never the
+  // quarantine cell); with none ready, they wait for the next one.
+  const anyCell = (): Promise<CellLink> => {
+    for (let tried = 0; tried < slots; tried += 1) {
+      nextAny = (nextAny + 1) % slots;
+      if (links[nextAny]?.state === 'ready') return cellFor(nextAny);
+    }
+    return cellFor((nextAny = (nextAny + 1) % slots));
+  };
   async function cellForTenant(tenantId: string): Promise<CellLink> {
     const move = moving.get(tenantId);
     if (move !== undefined) await within(move, LIMITS.cellWaitMsMax).catch(() => undefined);
@@ -310,9 +317,12 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
   server.keepAliveTimeout = CLIENT_KEEP_ALIVE_MS;
   server.headersTimeout = CLIENT_KEEP_ALIVE_MS + 1_000;
   server.on('connection', (socket: Socket) => {
-    socket.on('error', () => metrics.connectionError(upgrading.has(socket) ? 'upgrade' : 'http'));
+    socket.on('error', () => {
+      if (!handedOver.has(socket)) metrics.connectionError(upgrading.has(socket) ? 'upgrade' : 'http');
+    });
   });
   const upgrading = new WeakSet<Duplex>();
+  const handedOver = new WeakSet<Duplex>();
   server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
     upgrading.add(socket);
     // Node removes its own error listener from a socket it hands to 'upgrade'; ours (above) stays.
@@ -351,6 +361,9 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
     const handoff = authenticateUpgrade(request, url);
     const link = await cellForTenant(handoff.tenantId);
     if (socket.destroyed) return;
+    // From here the cell's listener counts this socket's errors (in-process) or the socket is gone.
+    upgrading.delete(socket);
+    handedOver.add(socket);
     link.handUpgrade(request, socket, head, handoff);
   }
 

@@ -13,6 +13,7 @@
  * each entry is written, and {@link ImportCheck.finish} once all of them are, inside the import's
  * all-or-nothing: the caller crypto-shreds the tenant when any of them throws.
  */
+import { CACHE_COUNTERS } from '../cache/semantic-cache.ts';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
 import { validateDocuments } from '../retrieval/ingest.ts';
@@ -33,7 +34,7 @@ const KEY_ID = /^[0-9a-f]{16}$/;
 const TENANT_ID = /^t_[0-9a-f]{16}$/;
 const CANARY = new RegExp(`^${CANARY_PATTERN.source}$`);
 /** Counters of the semantic cache's statistics (cache/semantic-cache.ts keeps them in meta `cacheStats`). */
-const CACHE_STAT_NAMES = new Set(['hits', 'exactHits', 'semanticHits', 'misses', 'bypassed', 'optedOut', 'stored', 'evicted', 'expired', 'invalidated', 'rejected']);
+const CACHE_STAT_NAMES: ReadonlySet<string> = new Set(CACHE_COUNTERS);
 /** Characters of the ids and names the host itself writes into cache and feedback records (embedder ids, namespaces, tags). */
 const HOST_STRING_CHARS_MAX = 512;
 /** Entries of one audit entry's detail (ids, counts and codes, never text; each string within HOST_STRING_CHARS_MAX). */
@@ -307,7 +308,9 @@ export class ImportCheck {
       case 'settings':
         try {
           // The ranges of PATCH /v1/config, applied to the defaults.
-          applyPatch(TENANT_SETTINGS_DEFAULTS, value);
+          // Within the hard ceiling, not this host's: a stored fuel budget above the operator's
+          // ceiling is clamped to it whenever it is read (tenants/settings.ts readSettings).
+          applyPatch(TENANT_SETTINGS_DEFAULTS, value, { pluginFuelPerCallMax: LIMITS.pluginFuelPerCallMax });
         } catch (error: unknown) {
           if (error instanceof HostError) fail(error.message);
           throw error;
