@@ -312,8 +312,10 @@ export async function startCell(config: HostConfig, setup: CellSetup): Promise<C
       await stopFeedbackSweep();
       await chat.close();
       await sessions.closeAll(CLOSE_CODES.moved, 'host stopping');
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // What is left are the supervisor's forwarded connections; the supervisor is stopping too.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
+      await closed;
       await Promise.all([...models.values()].map((model) => model.close?.()));
       await environments.close();
       await metering.close();

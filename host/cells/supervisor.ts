@@ -490,7 +490,12 @@ function forward(request: IncomingMessage, response: ServerResponse, link: CellL
       if (!request.complete) headers['connection'] = 'close';
       response.writeHead(answer.statusCode ?? 502, headers);
       answer.pipe(response);
-      answer.on('end', () => resolve());
+      answer.on('end', () => {
+        // The cell has answered: a body it did not read stops here, and its connection with it
+        // (a half-sent request would keep the cell's connection busy for good).
+        if (!request.complete) upstream.destroy();
+        resolve();
+      });
     });
     upstream.on('error', (error) => {
       logger.warn({ err: error, pid: link.pid, headersSent: response.headersSent }, 'a forwarded request failed between the supervisor and its cell');
@@ -504,6 +509,10 @@ function forward(request: IncomingMessage, response: ServerResponse, link: CellL
     response.on('close', () => {
       if (!response.writableFinished) upstream.destroy();
       resolve();
+    });
+    // A client that goes before its body is sent ends the forwarded request too.
+    request.on('close', () => {
+      if (!request.complete) upstream.destroy();
     });
     request.pipe(upstream);
   });
