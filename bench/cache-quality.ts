@@ -31,7 +31,7 @@ import { heading } from './stats.ts';
 
 const DATA = new URL('../test/fixtures/data/paraphrase-pairs.json', import.meta.url);
 const THRESHOLDS = [0.98, 0.95, 0.92, 0.9, 0.85, 0.8, 0.75, 0.7];
-/** GPTCache (SQLite + FAISS + ONNX embedder) on the same 999 pairs, from /work/shared/data/README.md. */
+/** GPTCache (SQLite + FAISS + ONNX embedder) on the same 999 pairs: its published figures (test/fixtures/data/README.md). */
 const GPTCACHE: Readonly<Record<string, [number, number, number]>> = { '0.95': [425, 25, 549], '0.90': [804, 77, 118], '0.80': [904, 92, 3] };
 const WRONG_SHARE_MAX = 0.01;
 

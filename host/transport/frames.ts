@@ -1,5 +1,5 @@
 /**
- * The chat wire protocol's frames (DESIGN.md, "Wire protocol"), and the validation of every frame a
+ * The chat wire protocol's frames (host/DESIGN.md, "Wire protocol"), and the validation of every frame a
  * client sends. A bad frame gets an error with a stable code; only hard limits close the connection.
  */
 import { HostError, type WireError } from '../errors.ts';

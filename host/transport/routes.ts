@@ -1,5 +1,5 @@
 /**
- * The HTTP API (DESIGN.md, "HTTP API"). Each tenant route mints a TenantScope from the request's key
+ * The HTTP API (host/DESIGN.md, "HTTP API"). Each tenant route mints a TenantScope from the request's key
  * and releases it when the response is sent; operator routes check the operator key first.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
