@@ -151,7 +151,7 @@ test('a plugin written in WebAssembly text (no AssemblyScript, no PDK) runs mete
 test('metering refuses what it cannot meter or cap: shared memory, GC, a memory over the cap, reserved exports', async () => {
   const refusal = async (wat: string, message: string | RegExp) => {
     let caught: unknown;
-    await metering.meter(compileWat(wat, 'all')).catch((error: unknown) => (caught = error));
+    await metering.meter(await compileWat(wat, 'all')).catch((error: unknown) => (caught = error));
     assert.instance(caught, MeteringRefusal);
     if (typeof message === 'string') assert.is((caught as Error).message, message);
     else assert.match((caught as Error).message, message);
@@ -174,7 +174,7 @@ test('bulk memory work is charged by its size: a fill loop stops on fuel long be
   // ~200,000 fills on that budget and the watchdog, not fuel, would end it (PLUGIN_TIMEOUT).
   const wat = `(module (memory (export "memory") 256 256)
     (func (export "retrieve") (result i32) (loop $l (memory.fill (i32.const 0) (i32.const 1) (i32.const 16777216)) (br $l)) (i32.const 0)))`;
-  const instance = await createPluginInstance(await metered(compileWat(wat)), { slot: 'retrieval', capabilities: memoryTenant().capabilities, fuelPerCall: LIMITS.pluginFuelPerCallMin });
+  const instance = await createPluginInstance(await metered(await compileWat(wat)), { slot: 'retrieval', capabilities: memoryTenant().capabilities, fuelPerCall: LIMITS.pluginFuelPerCallMin });
   await assertHostError(withDeadline(instance.retrieve(ask('q')), 10_000), 'PLUGIN_FUEL_EXHAUSTED', 'retrieve ran out of fuel');
   await instance.close();
 });

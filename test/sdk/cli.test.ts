@@ -87,7 +87,7 @@ test('a compile error exits 1 with the compiler’s diagnostic, file and line', 
 });
 
 test('a module the host would refuse: check exits 1 with PLUGIN_INVALID naming the import', async () => {
-  const wasi = compileWat(`(module
+  const wasi = await compileWat(`(module
     (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
     (memory (export "memory") 1)
     (func (export "retrieve") (result i32) (i32.const 0)))`);

@@ -81,7 +81,7 @@ export const vettingTarget: FuzzTarget = {
     const metering = createMeteringService();
     const seeds: { bytes: Uint8Array; slot: PluginSlot }[] = [
       { bytes: await watFixture('wat-retrieval'), slot: 'retrieval' },
-      { bytes: compileWat(WAT_PROMPT), slot: 'prompt' },
+      { bytes: await compileWat(WAT_PROMPT), slot: 'prompt' },
       { bytes: await builtinPlugin('retrieval'), slot: 'retrieval' },
       { bytes: await builtinPlugin('prompt'), slot: 'prompt' },
     ];
