@@ -9,7 +9,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LIMITS } from '../../host/limits.ts';
 import { ChatError, type ChatClient } from '../../sdk/client/client.ts';
-import { within } from '../helpers/deadline.ts';
+import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
 import { startTestHost, type TestHost } from '../helpers/host.ts';
 import { fixturePlugin } from '../sandbox/harness.ts';
 import { compileWat, watFixture } from '../sandbox/wat.ts';
@@ -39,7 +39,8 @@ async function upload(apiKey: string, slot: string, bytes: Uint8Array, type = 'a
   const response = await within(
     fetch(`${host.url}/v1/plugins/${slot}`, { method: 'PUT', headers: { authorization: `Bearer ${apiKey}`, 'content-type': type }, body: bytes }),
     `PUT /v1/plugins/${slot}`,
-    60_000,
+    // The first upload starts the metering worker, which loads binaryen.
+    CHILD_PROCESS_MS,
   );
   return { status: response.status, body: await response.json() };
 }

@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEMO_DOCUMENTS } from '../../host/tenants/demo.ts';
 import { buildPlugin } from '../../scripts/build-plugins.ts';
-import { within } from '../helpers/deadline.ts';
+import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
 import { startTestHost } from '../helpers/host.ts';
 import { compileWat } from '../sandbox/wat.ts';
 
@@ -30,7 +30,7 @@ async function cli(args: string[], cwd: string = work): Promise<{ code: number |
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await within(new Promise<number | null>((resolve) => child.on('exit', resolve)), `ctx-plugin ${args.join(' ')}`, 60_000);
+  const code = await within(new Promise<number | null>((resolve) => child.on('exit', resolve)), `ctx-plugin ${args.join(' ')}`, CHILD_PROCESS_MS);
   return { code, stdout, stderr };
 }
 
