@@ -94,8 +94,10 @@ const nearValidFrame: fc.Arbitrary<unknown> = fc.oneof(
         { requiredKeys: [] },
       ),
       fc.dictionary(fc.oneof(trickyKey, fc.string({ maxLength: 12 })), fieldValue, { maxKeys: 2 }),
+      fc.boolean(),
     )
-    .map(([frame, extra]) => (Object.keys(extra).length > 0 && Object.keys(frame).length % 2 === 0 ? { ...extra, ...frame } : frame)),
+    // Extra keys go first, so a protocol key among them is overridden and an unknown one stays.
+    .map(([frame, extra, withExtra]) => (withExtra ? { ...extra, ...frame } : frame)),
   junk,
 );
 

@@ -240,11 +240,11 @@ function reframe(base: Buffer, other: Buffer, ops: readonly Reframe[]): Buffer {
   const file = parseFile(base);
   const foreign = parseFile(other);
   let headerLine = file.headerLine;
-  let frames = [...file.frames];
+  const frames = [...file.frames];
   const lengths = new Map<number, number>();
   let tail = Buffer.alloc(0);
   for (const op of ops) {
-    const at = frames.length === 0 ? 0 : (op as { at?: number }).at ?? 0;
+    const at = 'at' in op ? op.at : 0;
     const index = frames.length === 0 ? 0 : at % frames.length;
     if (op.kind === 'drop') frames.splice(index, 1);
     else if (op.kind === 'repeat' && frames.length > 0) frames.splice(index, 0, frames[index] as Buffer);
@@ -255,7 +255,6 @@ function reframe(base: Buffer, other: Buffer, ops: readonly Reframe[]): Buffer {
     else if (op.kind === 'length') lengths.set(index, op.delta);
     else if (op.kind === 'append') tail = Buffer.concat([tail, op.bytes]);
     else if (op.kind === 'foreign-header') headerLine = foreign.headerLine;
-    frames = frames.filter((frame) => frame !== undefined);
   }
   return Buffer.concat([joinFile(headerLine, frames, (frame, index) => frame.length + (lengths.get(index) ?? 0)), tail]);
 }
