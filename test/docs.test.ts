@@ -11,8 +11,9 @@ import * as assert from 'uvu/assert';
 
 const ROOT = process.cwd();
 const DESIGN = 'host/DESIGN.md';
-/** Folders that are not the project's own text: installed, built, generated or scratch. */
-const SKIPPED_DIRS = new Set(['.git', 'node_modules', 'build', 'data', 'test-artifacts', 'scratch']);
+/** Folders that are not the project's own text: installed anywhere; built, run-time data, generated or scratch at the top. */
+const SKIPPED_ANYWHERE = new Set(['.git', 'node_modules']);
+const SKIPPED_AT_TOP = new Set(['build', 'data', 'test-artifacts', 'scratch']);
 const TEXT_EXTENSIONS = new Set(['.ts', '.mts', '.mjs', '.js', '.md', '.json', '.html', '.css', '.wat', '.sh', '.yml', '.yaml', '']);
 /** The design file's name, spelled so that this file's own source does not match the searches below. */
 const DESIGN_NAME = ['DESIGN', 'md'].join('.');
@@ -23,7 +24,8 @@ function projectFiles(dir = ROOT): string[] {
   const files: string[] = [];
   for (const entry of readdirSync(dir, { withFileTypes: true })) {
     if (entry.isDirectory()) {
-      if (!SKIPPED_DIRS.has(entry.name)) files.push(...projectFiles(join(dir, entry.name)));
+      const skipped = SKIPPED_ANYWHERE.has(entry.name) || (dir === ROOT && SKIPPED_AT_TOP.has(entry.name));
+      if (!skipped) files.push(...projectFiles(join(dir, entry.name)));
     } else if (entry.isFile() && TEXT_EXTENSIONS.has(extname(entry.name)) && entry.name !== 'package-lock.json') {
       files.push(relative(ROOT, join(dir, entry.name)));
     }
