@@ -12,8 +12,14 @@
  * target goes on with the next seed until its time is up. Known findings (test/fuzz/known-findings.ts)
  * are counted apart. An execution still running after FUZZ_EXECUTION_MS (default 60,000) is a
  * finding (a hang); a synchronous hang cannot be interrupted and shows as a run that does not end.
+ * A crash of the whole process (native code) can report nothing, so the targets that reach native
+ * code keep the input they are running in FUZZ_CRASH_DIR (a fresh temporary folder by default,
+ * printed at the start): after a crash, `<target>.bin` there is the input that caused it.
  * Exit code 1 when there is a new finding.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KNOWN_FINDINGS, knownFindingHits, knownFindingSamples } from '../test/fuzz/known-findings.ts';
 import { describeError, preview, type CheckResult } from '../test/fuzz/target.ts';
@@ -87,7 +93,8 @@ async function replay(): Promise<void> {
 async function fuzz(): Promise<void> {
   const reports: TargetReport[] = [];
   let seed = values.seed === undefined ? Math.floor(Math.random() * 0x7fff_ffff) : Number(values.seed);
-  process.stdout.write(`fuzzing ${selected.length} targets, ${seconds} s each, from seed ${seed}\n`);
+  process.env['FUZZ_CRASH_DIR'] ??= mkdtempSync(join(tmpdir(), 'ctx-fuzz-'));
+  process.stdout.write(`fuzzing ${selected.length} targets, ${seconds} s each, from seed ${seed}; inputs in flight kept in ${process.env['FUZZ_CRASH_DIR']}\n`);
   for (const target of selected) {
     process.stdout.write(`${target.name}: ${target.summary}\n`);
     const opened = await target.open();

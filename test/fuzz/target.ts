@@ -4,6 +4,8 @@
  * fast-check; `npm test` runs each for a fixed number of executions from a fixed seed
  * (test/fuzz/fuzz.test.ts), `npm run fuzz` for as long as it is given (scripts/fuzz.ts).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import fc from 'fast-check';
 import { HostError, type ErrorCode } from '../../host/errors.ts';
@@ -69,6 +71,18 @@ export async function runCheck<Ts>(property: fc.IAsyncProperty<Ts>, params: Chec
     counterexample: details.counterexample,
     error: details.errorInstance,
   };
+}
+
+/**
+ * Writes the input about to run to `$FUZZ_CRASH_DIR/<target>.bin` (and `note`, if any, to
+ * `<target>.txt`) when that variable is set (the long fuzz run sets it): a crash of the whole process
+ * (a segmentation fault in native code) records nothing else, and these are then what crashed it.
+ */
+export function recordInput(target: string, bytes: Uint8Array, note = ''): void {
+  const dir = process.env['FUZZ_CRASH_DIR'];
+  if (dir === undefined || dir === '') return;
+  writeFileSync(join(dir, `${target}.bin`), bytes);
+  writeFileSync(join(dir, `${target}.txt`), note);
 }
 
 /** One line naming an error: its class, its code when it has one, and its message. */

@@ -26,7 +26,7 @@ import { mintScopeForOperator, mintScopeFromApiKey, operatorFromLocalAccess } fr
 import { exportTenantFile, importTenantFile, newExportKey } from '../../../host/tenants/tenant-file.ts';
 import { openTestAuthority, type TestAuthority } from '../../helpers/authority.ts';
 import { mutatedFrom, sameBytes } from '../mutate.ts';
-import { ensure, expectHostError, runCheck, type FuzzTarget, type OpenTarget } from '../target.ts';
+import { ensure, expectHostError, recordInput, runCheck, type FuzzTarget, type OpenTarget } from '../target.ts';
 
 const operator = operatorFromLocalAccess();
 const TAG_BYTES = 16;
@@ -199,6 +199,7 @@ async function checkImport(target: string, fixture: Fixture, bytes: Uint8Array, 
   const before = registry.listTenants().map((tenant) => tenant.id);
   const path = join(fixture.dir, 'fuzzed.ctx');
   writeFileSync(path, bytes);
+  recordInput(target, bytes);
   let imported: string | undefined;
   try {
     imported = (await importTenantFile(fixture.target.authority, operator, path, fixture.key)).tenant.id;

@@ -20,7 +20,7 @@ import { vetPlugin, type VettedPlugin } from '../../../host/sandbox/vetting.ts';
 import { builtinPlugin, memoryTenant } from '../../sandbox/harness.ts';
 import { compileWat, watFixture } from '../../sandbox/wat.ts';
 import { mutatedFrom } from '../mutate.ts';
-import { ensure, expectHostError, PropertyViolation, runCheck, type FuzzTarget, type OpenTarget } from '../target.ts';
+import { ensure, expectHostError, PropertyViolation, recordInput, runCheck, type FuzzTarget, type OpenTarget } from '../target.ts';
 
 /** What a call of an accepted module may fail with. */
 const CALL_CODES: readonly ErrorCode[] = [
@@ -98,6 +98,7 @@ export const vettingTarget: FuzzTarget = {
       { arbitrary: fc.constantFrom(...seeds).map((seed) => ({ ...seed, valid: true })), weight: 1 },
     );
     const property = fc.asyncProperty(upload, async ({ bytes, slot: uploadSlot, valid }) => {
+      recordInput('vetting', bytes, `slot ${uploadSlot}`);
       try {
         await compilePlugin(bytes);
       } catch (error: unknown) {
