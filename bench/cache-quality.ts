@@ -43,7 +43,7 @@ import { heading } from './stats.ts';
 const PAIRS = new URL('../test/fixtures/data/paraphrase-pairs.json', import.meta.url);
 const HARD = new URL('../test/fixtures/data/hard-negatives.json', import.meta.url);
 const THRESHOLDS = [0.98, 0.95, 0.92, 0.9, 0.88, 0.85, 0.82, 0.8, 0.75, 0.7];
-/** GPTCache (SQLite + FAISS + ONNX embedder) on the same 999 pairs, correct/wrong/misses, from its published benchmark. */
+/** GPTCache (SQLite + FAISS + ONNX embedder) on the same 999 pairs, correct/wrong/misses, from its published benchmark (test/fixtures/data/README.md). */
 const GPTCACHE: Readonly<Record<string, string>> = { '0.95': '425/25/549', '0.90': '804/77/118', '0.80': '904/92/3' };
 const WRONG_SHARE_MAX = 0.01;
 

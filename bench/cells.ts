@@ -222,7 +222,7 @@ async function cacheHitAndRecovery(quick: boolean): Promise<void> {
 }
 
 /** A retrieval plugin whose start function touches every page of its 16 MiB memory. */
-function memoryHog(): Uint8Array {
+function memoryHog(): Promise<Uint8Array> {
   return compileWat(`(module
     (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
     (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
@@ -244,7 +244,7 @@ async function memory(quick: boolean): Promise<void> {
   const host = await startHostProcess({ WORKERS: '2' });
   try {
     const hog = await host.createTenant('memory hog');
-    const upload = await request(host.url, 'PUT', '/v1/plugins/retrieval', hog.apiKey, memoryHog(), 'application/wasm');
+    const upload = await request(host.url, 'PUT', '/v1/plugins/retrieval', hog.apiKey, await memoryHog(), 'application/wasm');
     if (upload.status !== 201) throw new Error(`hog upload failed: ${JSON.stringify(upload.body)}`);
     const neighbour = await host.createTenant('neighbour');
     await new Promise((resolve) => setTimeout(resolve, 500));

@@ -1,5 +1,5 @@
 /**
- * The semantic cache's namespace (DESIGN.md invariant 5): a digest of everything that changes an
+ * The semantic cache's namespace (host/DESIGN.md, invariant 5): a digest of everything that changes an
  * answer apart from the question itself. Two asks can share a cache entry only when every element
  * is equal; an element that is missing or malformed yields no namespace at all, so the caller does
  * not cache (fail closed) rather than caching under a broader key.

@@ -1,5 +1,5 @@
 /**
- * The leak guard (DESIGN.md invariant 4). Before anything reaches a model it checks that the
+ * The leak guard (host/DESIGN.md, invariant 4). Before anything reaches a model it checks that the
  * context holds only material the host resolved for this tenant during this ask: every chunk
  * reference must name a chunk this ask resolved from the tenant's own index, and no text anywhere in
  * the context may hold another tenant's canary token. The answer stream is scanned the same way,

@@ -227,7 +227,7 @@ function timedOut(exportName: string, wallMsMax: number): GuestCallResult {
 
 /**
  * Benchmark baseline only (bench/session-start.ts): the same module in Extism's worker mode, a
- * thread per instance. The host never uses it — DESIGN.md measures why a thread per session
+ * thread per instance. The host never uses it — host/DESIGN.md measures why a thread per session
  * cannot scale — but the session-start figure is printed as a ratio against it.
  * @throws Error from Extism when the module cannot be instantiated.
  */

@@ -1,7 +1,7 @@
 /**
  * Compiles the sandbox's CPU and memory limits INTO a plugin module: the binaryen adapter (the only
  * file that imports `binaryen`). Extism's foreground mode has no time limit and its `maxPages`
- * does not cap a plugin's own linear memory (DESIGN.md, "The sandbox: measured facts"), so the
+ * does not cap a plugin's own linear memory (host/DESIGN.md, "The sandbox: measured facts"), so the
  * module itself must stop:
  *
  * - **Fuel.** An exported i64 global `__ctx_fuel` is charged at every function entry and every loop

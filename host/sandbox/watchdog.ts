@@ -9,7 +9,8 @@
  * Why this and not another design (measured on the reference 2-core machine, Node 20):
  * - Fuel metering is the primary guard; this is defense in depth, and the only guard of the
  *   test-only unmetered path.
- * - A worker per call or per session costs ~22 ms and ~9 MiB per instance (DESIGN.md).
+ * - A worker per call or per session costs ~22 ms and ~9 MiB per instance (host/DESIGN.md,
+ *   "The sandbox: measured facts").
  * - A SharedArrayBuffer flag cannot stop wasm that never reads it, and a plugin cannot be given a
  *   second (shared) memory on Node 20 (no multi-memory).
  * - The inspector's `Runtime.terminateExecution` from a watchdog worker unwinds the whole task,

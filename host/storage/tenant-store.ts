@@ -1,6 +1,6 @@
 /**
  * One tenant's data plane: the tables inside that tenant's own, encrypted LMDB environment. Every
- * kind of tenant data has its table here and nowhere else (DESIGN.md invariant 2). A TenantStore
+ * kind of tenant data has its table here and nowhere else (host/DESIGN.md, invariant 2). A TenantStore
  * is only ever handed out inside a TenantScope (tenants/scope.ts).
  */
 import { createHash, createHmac } from 'node:crypto';

@@ -1,5 +1,5 @@
 /**
- * TenantScope: the only way to reach a tenant's data (DESIGN.md invariant 1). A scope is minted
+ * TenantScope: the only way to reach a tenant's data (host/DESIGN.md, invariant 1). A scope is minted
  * here and only here — by authenticating an API key (in a cell, or in the supervisor, which hands
  * the connection over with the key's id: see {@link mintScopeFromHandoff}), or by an operator
  * command naming the tenant — and cannot be forged elsewhere: its constructor is private, it holds `#private`

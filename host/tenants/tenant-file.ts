@@ -321,12 +321,15 @@ class FrameReader {
 }
 
 function parseHeader(line: Buffer): Header {
-  let header: Partial<Header>;
+  let parsed: unknown;
   try {
-    header = JSON.parse(line.toString('utf8')) as Partial<Header>;
+    parsed = JSON.parse(line.toString('utf8'));
   } catch {
     throw invalid('the header line is not JSON: this is not a tenant export');
   }
+  // Valid JSON need not be an object (`null`, `3`, `[]`): none of those is a header.
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalid('the header line is not a JSON object: this is not a tenant export');
+  const header = parsed as Partial<Header>;
   if (header.format !== FORMAT) throw invalid('this is not a tenant export');
   if (header.version !== VERSION) throw invalid(`export format version ${String(header.version)} is not supported (this host reads ${VERSION})`);
   if (typeof header.tenant !== 'string' || typeof header.salt !== 'string' || typeof header.noncePrefix !== 'string' || typeof header.exportedAt !== 'number') {

@@ -1,5 +1,5 @@
 /**
- * A tenant's recorded opt-in to training pools (DESIGN.md invariant 6): without it, no pool may
+ * A tenant's recorded opt-in to training pools (host/DESIGN.md, invariant 6): without it, no pool may
  * include the tenant's examples. Kept in the tenant's own environment, changed only with the
  * tenant's key (`PUT /v1/training/consent`), and every change goes into its audit log.
  */

@@ -1,5 +1,5 @@
 /**
- * Training examples from ONE tenant's positively rated answers (DESIGN.md invariant 6): every
+ * Training examples from ONE tenant's positively rated answers (host/DESIGN.md, invariant 6): every
  * function here takes exactly one TenantScope, so an example can only be built from that tenant's
  * own feedback and chunks.
  *

@@ -1,6 +1,6 @@
 /**
  * A training pool: the operator's deliberate, audited act of putting several tenants' examples in
- * one data set (DESIGN.md invariant 6). It is refused, pooling nothing, unless every named tenant
+ * one data set (host/DESIGN.md, invariant 6). It is refused, pooling nothing, unless every named tenant
  * has opted in; each tenant's examples are built through that tenant's own scope (one at a time,
  * by the same code as its own export); and the whole pool passes the leak audit before any of it is
  * returned: no canary of any tenant (pooled data leaves every partition, so even a tenant's own

@@ -1,6 +1,6 @@
 /**
  * The validation of every frame a client sends, and the encoding of the host's frames (the frames
- * themselves are declared once, in host/protocol.ts, which the client library shares). A bad frame
+ * themselves are declared once, in host/protocol.ts, which the client library shares; host/DESIGN.md, "Wire protocol"). A bad frame
  * gets an error with a stable code; only hard limits close the connection.
  */
 import { HostError } from '../errors.ts';

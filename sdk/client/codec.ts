@@ -1,6 +1,6 @@
 /**
  * The wire encoding of chat frames on the client side: msgpack for binary frames, JSON for text
- * frames (both carry the same shapes; DESIGN.md "Wire protocol"). The one place the client imports
+ * frames (both carry the same shapes; host/DESIGN.md, "Wire protocol"). The one place the client imports
  * msgpackr, so the browser build bundles exactly this.
  */
 import { Packr } from 'msgpackr';

@@ -18,6 +18,7 @@ import { parseMasterKey } from '../../host/storage/keys.ts';
 import { Registry } from '../../host/storage/registry.ts';
 import { createTenant } from '../../host/tenants/lifecycle.ts';
 import { mintScopeFromApiKey, operatorFromLocalAccess, type TenantScope } from '../../host/tenants/scope.ts';
+import { writesLanded } from '../helpers/wait.ts';
 
 const MASTER = parseMasterKey('44'.repeat(32), 'test');
 
@@ -57,7 +58,8 @@ async function withScope(run: (scope: TenantScope) => Promise<void>): Promise<vo
   }
 }
 
-const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 30));
+/** The cache writes asynchronously: wait until what was written so far is on disk. */
+const landed = (scope: TenantScope): Promise<void> => writesLanded(scope.store.embeddingCache);
 
 test('the local embedder never writes the embedding cache: an LMDB write costs more than its embed', async () => {
   await withScope(async (scope) => {
@@ -65,7 +67,7 @@ test('the local embedder never writes the embedding cache: an LMDB write costs m
     await ingestDocuments(scope, embedder, [{ id: 'd', text: 'Some text worth indexing for the test.' }]);
     embedCached(scope, embedder, 'a question');
     await embedTexts(scope, embedder, ['a question', 'another']);
-    await settle();
+    await landed(scope);
     assert.is(scope.store.embeddingCache.count(), 0);
   });
 });
@@ -76,10 +78,10 @@ test('a costly embedder is asked once per distinct text; repeats and later asks 
     const first = await embedTexts(scope, embedder, ['alpha', 'beta', 'alpha']);
     assert.equal(embedder.batches, [['alpha', 'beta']]);
     assert.equal(Array.from(first[0]!), Array.from(first[2]!));
-    await settle();
+    await landed(scope);
     await embedTexts(scope, embedder, ['beta', 'gamma']);
     assert.equal(embedder.batches, [['alpha', 'beta'], ['gamma']]);
-    await settle();
+    await landed(scope);
     assert.equal(Array.from(embedCached(scope, embedder, 'gamma')), Array.from(createLocalEmbedder().embed('gamma')), 'the synchronous path reads the cache');
     try {
       embedCached(scope, embedder, 'never embedded');
@@ -94,7 +96,8 @@ test('a costly embedder is asked once per distinct text; repeats and later asks 
 test('the cache is keyed by embedder id: another embedder never gets these vectors', async () => {
   await withScope(async (scope) => {
     await embedTexts(scope, countingEmbedder('one@256'), ['alpha']);
-    await settle();
+    await landed(scope);
+    assert.is(scope.store.embeddingCache.count(), 1, "the first embedder's vector is stored");
     const other = countingEmbedder('two@256');
     await embedTexts(scope, other, ['alpha']);
     assert.equal(other.batches, [['alpha']]);

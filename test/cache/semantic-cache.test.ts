@@ -20,6 +20,7 @@ import { parseMasterKey } from '../../host/storage/keys.ts';
 import { Registry } from '../../host/storage/registry.ts';
 import { createTenant } from '../../host/tenants/lifecycle.ts';
 import { mintScopeFromApiKey, operatorFromLocalAccess, type TenantAuthority, type TenantScope } from '../../host/tenants/scope.ts';
+import { writesLanded } from '../helpers/wait.ts';
 
 const MASTER = parseMasterKey('33'.repeat(32), 'test');
 const embedder = createLocalEmbedder();
@@ -327,7 +328,7 @@ test('an ingest drops every entry of the older generation in its own transaction
     await ingestDocuments(fixture.scope, embedder, [{ id: 'ship', title: 'Shipping', text: 'Express delivery now costs 20 euros.' }]);
     assert.is(fixture.cache.stats().entries, 0);
     assert.is(fixture.cache.stats().invalidated, 1);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await writesLanded(fixture.scope.store.semanticCache);
     assert.is(fixture.scope.store.semanticCache.count(), 0, 'gone from disk too, even though its write was still in flight');
     assert.is(fixture.cache.lookupExact(before, 'Express cost?', policy(T0)), undefined);
     assert.not.ok(put(fixture, before, 'Express cost?', 'Fifteen euros.'), 'made under the old generation: refused');
@@ -370,7 +371,7 @@ test('entries and recency survive a reopen; entries of an older generation are p
       scope.store.transaction(() => scope.store.setCounters({ ...counters, generation: counters.generation + 1 }));
     });
     assert.is(fixture.cache.stats().entries, 0);
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await writesLanded(fixture.scope.store.semanticCache);
     assert.is(fixture.scope.store.semanticCache.count(), 0);
   } finally {
     await fixture.close();
@@ -384,7 +385,8 @@ test('clear deletes every entry, on disk too, and keeps the counters', async () 
     put(fixture, namespace, 'one', 'a');
     put(fixture, namespace, 'two', 'b');
     fixture.cache.lookupExact(namespace, 'one', policy(T0));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await writesLanded(fixture.scope.store.semanticCache);
+    assert.is(fixture.scope.store.semanticCache.count(), 2, 'both on disk before the clear');
     assert.is(await fixture.cache.clear(), 2);
     assert.is(fixture.scope.store.semanticCache.count(), 0);
     assert.equal({ entries: fixture.cache.stats().entries, bytes: fixture.cache.stats().bytes, hits: fixture.cache.stats().hits }, { entries: 0, bytes: 0, hits: 1 });

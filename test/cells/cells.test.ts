@@ -17,7 +17,8 @@ import { rendezvousSlot } from '../../host/cells/placement.ts';
 import { connect, requestTicket, type ChatClient, type ClientStatus } from '../../sdk/client/node.ts';
 import { within } from '../helpers/deadline.ts';
 import { startTestHost, type TestHost } from '../helpers/host.ts';
-import { eventually, openTcp, upgradeRequest } from '../helpers/raw-tcp.ts';
+import { openTcp, upgradeRequest } from '../helpers/raw-tcp.ts';
+import { eventually } from '../helpers/wait.ts';
 import { fixturePlugin } from '../sandbox/harness.ts';
 
 let host: TestHost;

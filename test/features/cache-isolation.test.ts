@@ -130,7 +130,8 @@ test('a cached answer carrying another tenant’s canary is blocked by the strea
   await host.ingest(victim.apiKey, documentsFor('15 euros', 'three days', 'within 30 days.', 'from 11 am to 4 pm'));
   const question = 'How much does express delivery cost?';
   await askFresh(victim.apiKey, question);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  // The entry is written asynchronously; the edit below must land after it, not be overwritten by it.
+  await host.writesLanded(victim.id);
   const otherCanary = host.server.authority.registry.findTenant(other.id)?.canary ?? '';
   // A bug (or a corrupted page) puts foreign material into the stored answer.
   const scope = mintScopeForOperator(host.server.authority, operatorFromLocalAccess(), victim.id);

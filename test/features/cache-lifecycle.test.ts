@@ -99,7 +99,7 @@ test('DELETE /v1/cache empties this tenant’s caches only; the stats route need
   const theirs = await tenantWithDocs('Bystander');
   const question = 'How much does express delivery cost?';
   for (const tenant of [mine, theirs]) await askFresh(tenant.apiKey, question);
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  for (const tenant of [mine, theirs]) await host.writesLanded(tenant.id);
   const response = await host.request('DELETE', '/v1/cache', mine.apiKey);
   assert.is(response.status, 200);
   assert.equal(response.body, { deleted: { entries: 1, embeddings: 0 } });

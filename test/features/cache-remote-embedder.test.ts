@@ -50,7 +50,6 @@ async function askFresh(apiKey: string, text: string) {
 
 /** Texts the provider was asked to embed since `from` requests ago. */
 const sentSince = (from: number): string[] => embeddings.requests.slice(from).flatMap((request) => request.body.input);
-const settle = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, 50));
 
 test('the host probes the provider at start and uses its id', () => {
   assert.is(host.server.embedder.id, 'openai-embed:mini@64');
@@ -71,7 +70,7 @@ test('ingestion, exact hits, semantic hits and repeated questions: each text goe
   mark = embeddings.requests.length;
   assert.is((await askFresh(tenant.apiKey, question)).cache, 'miss');
   assert.equal(sentSince(mark), [question]);
-  await settle();
+  await host.writesLanded(tenant.id);
   mark = embeddings.requests.length;
   assert.is((await askFresh(tenant.apiKey, question)).cache, 'hit');
   assert.equal(sentSince(mark), [], 'the exact path needs no embedding');
@@ -80,7 +79,7 @@ test('ingestion, exact hits, semantic hits and repeated questions: each text goe
   assert.equal([semantic.cache, (semantic as any).cacheMatch], ['hit', 'semantic']);
   assert.equal(sentSince(mark), [paraphrase]);
   await host.request('PATCH', '/v1/config', tenant.apiKey, { cache: { enabled: false } });
-  await settle();
+  await host.writesLanded(tenant.id);
   mark = embeddings.requests.length;
   assert.is((await askFresh(tenant.apiKey, paraphrase)).cache, 'miss');
   assert.equal(sentSince(mark), [], 'the question’s vector comes from the embedding cache');
@@ -100,7 +99,7 @@ test('the embed host function: the ask’s own question, then the embedding cach
   const refused = (await askFresh(tenant.apiKey, 'Where is the shop?')).answer;
   assert.match(refused, /^question=dim 64 other=status 1 embed: the embedder openai-embed:mini@64 is remote and embeds asynchronously only/);
   assert.is((await askFresh(tenant.apiKey, other)).answer, 'question=dim 64 other=dim 64', 'the other text is this ask’s question');
-  await settle();
+  await host.writesLanded(tenant.id);
   const mark = embeddings.requests.length;
   assert.is((await askFresh(tenant.apiKey, 'Where is the bike shop?')).answer, 'question=dim 64 other=dim 64', 'served from the embedding cache');
   assert.not.ok(sentSince(mark).includes(other), 'without asking the provider');

@@ -9,7 +9,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { startTestHost, OPERATOR_KEY, type TestHost } from '../helpers/host.ts';
 import { sampleValue } from '../helpers/prometheus.ts';
-import { eventually, openTcp, upgradeRequest } from '../helpers/raw-tcp.ts';
+import { openTcp, upgradeRequest } from '../helpers/raw-tcp.ts';
+import { eventually } from '../helpers/wait.ts';
 
 let host: TestHost;
 let tenant: { id: string; apiKey: string };
@@ -56,7 +57,8 @@ test('no key or a wrong key: resets before the head is complete, right after it,
     answered.reset();
   }
   await assertNothingHeld();
-  assert.ok((await metric('upgrade')) + (await metric('http')) > 0, 'the resets were counted');
+  // The host learns of a reset asynchronously: wait for it to be counted rather than assume it was.
+  await eventually(async () => (await metric('upgrade')) + (await metric('http')) > 0, 'the resets being counted');
 });
 
 test('a valid key: resets right after the head and after the 101 leave no session or lease', async () => {
@@ -70,8 +72,8 @@ test('a valid key: resets right after the head and after the 101 leave no sessio
     await upgraded.waitFor(/^HTTP\/1\.1 101/, 'the 101');
     upgraded.reset();
   }
+  await eventually(async () => (await metric('chat')) > before, 'resets after the 101 being counted as chat errors');
   await assertNothingHeld();
-  assert.ok((await metric('chat')) > before, 'resets after the 101 are counted as chat errors');
 });
 
 test('a valid key: a reset while the session is starting leaves no ghost session', async () => {

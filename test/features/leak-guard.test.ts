@@ -205,7 +205,8 @@ test("cached-answer layer: a cached answer altered to carry another tenant's can
     const client = await host.chat(a.apiKey);
     await host.ask(client, question);
     client.close();
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The entry is written asynchronously; the edit below must land after it, not be overwritten by it.
+    await host.writesLanded(a.id);
     const scope = mintScopeForOperator(host.server.authority, operatorFromLocalAccess(), a.id);
     const [stored] = [...scope.store.semanticCache.entries()];
     assert.ok(stored !== undefined, 'the answer was cached');

@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HostError } from '../../host/errors.ts';
 import { LIMITS } from '../../host/limits.ts';
-import { within } from '../helpers/deadline.ts';
+import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
 import { OPERATOR_KEY, startTestHost, type TestHost } from '../helpers/host.ts';
 
 const QUESTION = 'When does the workshop open?';
@@ -26,7 +26,7 @@ function cli(dataDir: string, args: string[], extraEnv: Record<string, string> =
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return within(new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))), `tenant ${args.join(' ')}`, 30_000);
+  return within(new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))), `tenant ${args.join(' ')}`, CHILD_PROCESS_MS);
 }
 
 async function answer(host: TestHost, apiKey: string): Promise<string> {

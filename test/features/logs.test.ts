@@ -17,6 +17,7 @@ import { buildPlugin } from '../../scripts/build-plugins.ts';
 import { within } from '../helpers/deadline.ts';
 import { OPERATOR_KEY, startTestHost, type TestHost } from '../helpers/host.ts';
 import { mustOpen } from '../helpers/raw-socket.ts';
+import { eventually } from '../helpers/wait.ts';
 
 const SECRETS = {
   document: 'quokka-ledger-5519',
@@ -81,8 +82,9 @@ test('a session full of secrets', async () => {
   assert.is(failure?.code, 'PLUGIN_FAILED');
   broken.close();
   await host.request('GET', '/v1/operator/overview', OPERATOR_KEY);
-  // Let the sessions' close lines land.
-  await new Promise((resolve) => setTimeout(resolve, 100));
+  // Sessions close asynchronously after their clients: wait for every opened one's close line.
+  const count = (msg: string): number => lines.filter((line) => (JSON.parse(line) as { msg?: unknown }).msg === msg).length;
+  await eventually(async () => (await host.server.liveSessions()) === 0 && count('session closed') === count('session opened'), "every session's close line");
 });
 
 test('no captured line holds a secret, a key or a ticket', () => {

@@ -16,6 +16,7 @@ import { buildPlugin } from '../../scripts/build-plugins.ts';
 import { within } from '../helpers/deadline.ts';
 import { OPERATOR_KEY, startTestHost, type TestHost } from '../helpers/host.ts';
 import { parseSamples, sampleValue } from '../helpers/prometheus.ts';
+import { eventuallyValue } from '../helpers/wait.ts';
 
 let host: TestHost;
 let failing: PluginModules;
@@ -61,15 +62,7 @@ async function scrape(target: TestHost = host): Promise<string> {
 }
 
 /** Scrapes until `check` holds (sessions end asynchronously after a client closes). */
-async function eventually(check: (text: string) => boolean, what: string): Promise<string> {
-  const deadline = Date.now() + 5_000;
-  for (;;) {
-    const text = await scrape();
-    if (check(text)) return text;
-    if (Date.now() > deadline) throw new Error(`deadline: ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+const eventually = (check: (text: string) => boolean, what: string): Promise<string> => eventuallyValue(() => scrape(), check, what);
 
 async function askFailing(apiKey: string, question: string): Promise<ChatError> {
   const client = await host.chat(apiKey);
@@ -159,6 +152,8 @@ test("tenant labels are bounded: past the limit tenants share _other; a deleted 
       await small.ask(client, 'anything at all?');
       client.close();
     }
+    // Sessions end asynchronously after their clients close; the deletion below must not race one.
+    await eventuallyValue(() => small.server.liveSessions(), (live) => live === 0, 'the sessions ending');
     let text = await scrape(small);
     const askSeries = parseSamples(text).filter((sample) => sample.name === 'ctx_asks_total');
     assert.equal(askSeries.map((sample) => [sample.labels['tenant'], sample.value]), [[tenants[0]?.id, 1], [tenants[1]?.id, 1], ['_other', 1]]);

@@ -14,6 +14,7 @@ import { startTestHost, type TestHost } from '../helpers/host.ts';
 let mode: 'ok' | 'cut' | 'silent' = 'ok';
 const bodies: any[] = [];
 let provider: Server;
+let providerUrl = '';
 let host: TestHost;
 let tenant: { id: string; apiKey: string };
 
@@ -24,19 +25,27 @@ test.before(async () => {
     bodies.push({ body: JSON.parse(text), authorization: request.headers['authorization'] });
     if (mode === 'silent') return; // never answers: the host's time limit must end the ask
     response.writeHead(200, { 'content-type': 'text/event-stream' });
-    response.write(`data: ${JSON.stringify({ choices: [{ delta: { content: 'Partial ' } }] })}\n\n`);
-    // Cut after the first token has had time to arrive: midway through the answer.
-    if (mode === 'cut') return void setTimeout(() => response.socket?.destroy(), 50);
+    const first = `data: ${JSON.stringify({ choices: [{ delta: { content: 'Partial ' } }] })}\n\n`;
+    // Cut once the first token is on its way (handed to the kernel, which delivers it before the
+    // close): midway through the answer, whatever the machine's speed.
+    if (mode === 'cut') return void response.write(first, () => response.socket?.destroy());
+    response.write(first);
     response.end(`data: ${JSON.stringify({ choices: [{ delta: { content: 'answer.' } }] })}\n\ndata: [DONE]\n\n`);
   });
   await new Promise<void>((resolve) => provider.listen(0, '127.0.0.1', resolve));
-  const url = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
-  host = await startTestHost({ config: { modelUrl: url, modelProvider: 'openai', modelName: 'base-model', modelApiKey: 'sk-test', modelTimeoutMs: 500 } });
-  tenant = await host.createTenant('Routed');
-  await host.ingest(tenant.apiKey, [{ id: 'tides', title: 'Tides', text: 'High tide in Porthcawl is at 14:10 today.' }]);
-  // Every test here needs the provider to be asked; a cached answer to a repeated question would not ask it.
-  await host.request('PATCH', '/v1/config', tenant.apiKey, { cache: { enabled: false } });
+  providerUrl = `http://127.0.0.1:${(provider.address() as AddressInfo).port}/v1`;
+  // The default time limit: answers here must never depend on how fast a loaded machine streams them.
+  host = await startTestHost({ config: { modelUrl: providerUrl, modelProvider: 'openai', modelName: 'base-model', modelApiKey: 'sk-test' } });
+  tenant = await routedTenant(host);
 });
+
+async function routedTenant(target: TestHost): Promise<{ id: string; apiKey: string }> {
+  const created = await target.createTenant('Routed');
+  await target.ingest(created.apiKey, [{ id: 'tides', title: 'Tides', text: 'High tide in Porthcawl is at 14:10 today.' }]);
+  // Every test here needs the provider to be asked; a cached answer to a repeated question would not ask it.
+  await target.request('PATCH', '/v1/config', created.apiKey, { cache: { enabled: false } });
+  return created;
+}
 test.after(async () => {
   await host.close();
   provider.closeAllConnections();
@@ -76,17 +85,23 @@ test('a stream cut midway is MODEL_FAILED and the connection keeps working', asy
 });
 
 test('a provider that never answers is MODEL_TIMEOUT', async () => {
-  const client = await host.chat(tenant.apiKey);
-  mode = 'silent';
+  // A host of its own with a short limit: a silent provider reaches any limit, however fast the machine.
+  const impatient = await startTestHost({ config: { modelUrl: providerUrl, modelProvider: 'openai', modelName: 'base-model', modelTimeoutMs: 300 } });
   try {
-    await host.ask(client, 'When is high tide?');
-    assert.unreachable();
-  } catch (error) {
-    assert.equal((error as ChatError).code, 'MODEL_TIMEOUT');
+    const client = await impatient.chat((await routedTenant(impatient)).apiKey);
+    mode = 'silent';
+    try {
+      await impatient.ask(client, 'When is high tide?');
+      assert.unreachable();
+    } catch (error) {
+      assert.equal((error as ChatError).code, 'MODEL_TIMEOUT');
+    } finally {
+      mode = 'ok';
+    }
+    client.close();
   } finally {
-    mode = 'ok';
+    await impatient.close();
   }
-  client.close();
 });
 
 test.run();

@@ -9,13 +9,28 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { LIMITS } from '../../host/limits.ts';
 import { ChatError, type ChatClient } from '../../sdk/client/client.ts';
-import { within } from '../helpers/deadline.ts';
+import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
 import { startTestHost, type TestHost } from '../helpers/host.ts';
 import { fixturePlugin } from '../sandbox/harness.ts';
 import { compileWat, watFixture } from '../sandbox/wat.ts';
 
 let host: TestHost;
+/** The modules the tests upload, built before the host starts (see the comment there). */
+const none: Uint8Array = new Uint8Array();
+const wasm = { watRetrieval: none, cpuAndMemory: none, wasi: none, httpImport: none, evilImport: none, tableImport: none };
 test.before(async () => {
+  // Building a module can hold this process's event loop for seconds on a loaded machine (the
+  // AssemblyScript compiler runs in it). Done mid-test, with an idle keep-alive connection to the
+  // host, both ends' keep-alive timers fire together when the loop resumes and the next request
+  // can meet a closed socket. So every module is built here, before there is any connection.
+  const importing = (module: string, name: string) =>
+    compileWat(`(module (import "${module}" "${name}" (func (param i32))) (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))`);
+  wasm.watRetrieval = await watFixture('wat-retrieval');
+  wasm.cpuAndMemory = await fixturePlugin('cpu-and-memory');
+  wasm.wasi = await compileWat(`(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))`);
+  wasm.httpImport = await importing('extism:host/env', 'http_request');
+  wasm.evilImport = await importing('evil', 'escape');
+  wasm.tableImport = await compileWat('(module (import "env" "table" (table 1 funcref)) (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))');
   host = await startTestHost({ limits: { asksPerTenantPerMinuteMax: 40 } });
 });
 test.after(() => host.close());
@@ -24,7 +39,8 @@ async function upload(apiKey: string, slot: string, bytes: Uint8Array, type = 'a
   const response = await within(
     fetch(`${url}/v1/plugins/${slot}`, { method: 'PUT', headers: { authorization: `Bearer ${apiKey}`, 'content-type': type }, body: bytes }),
     `PUT /v1/plugins/${slot}`,
-    60_000,
+    // The first upload starts the metering worker, which loads binaryen.
+    CHILD_PROCESS_MS,
   );
   return { status: response.status, body: await response.json() };
 }
@@ -48,12 +64,11 @@ test('upload: the report, the listing, new sessions run it while a live session 
   ]);
   const before = await host.chat(tenant.apiKey);
   const builtin = before.plugins.retrieval;
-  const wasm = await watFixture('wat-retrieval');
-  const { status, body } = await upload(tenant.apiKey, 'retrieval', wasm);
+  const { status, body } = await upload(tenant.apiKey, 'retrieval', wasm.watRetrieval);
   assert.is(status, 201, JSON.stringify(body));
   assert.is(body.slot, 'retrieval');
   assert.is(body.version, 1);
-  assert.is(body.bytes, wasm.byteLength);
+  assert.is(body.bytes, wasm.watRetrieval.byteLength);
   assert.equal(body.imports.map((entry: { name: string }) => entry.name), ['alloc', 'store_u8', 'output_set']);
   assert.equal(body.memory, { initialPages: 1, declaredMaxPages: null, maxPages: 256 });
   assert.is(body.limits.fuelPerCallDefault, LIMITS.pluginFuelPerCallDefault);
@@ -72,8 +87,8 @@ test('upload: the report, the listing, new sessions run it while a live session 
 
 test('rollback and back to the built-in; each refusal names why', async () => {
   const tenant = await host.createTenant('versions');
-  const first = await upload(tenant.apiKey, 'retrieval', await watFixture('wat-retrieval'));
-  const second = await upload(tenant.apiKey, 'retrieval', await fixturePlugin('cpu-and-memory'));
+  const first = await upload(tenant.apiKey, 'retrieval', wasm.watRetrieval);
+  const second = await upload(tenant.apiKey, 'retrieval', wasm.cpuAndMemory);
   assert.is(second.body.version, 2);
   const rolled = await host.request('POST', '/v1/plugins/retrieval/rollback', tenant.apiKey);
   assert.is(rolled.status, 200);
@@ -94,17 +109,14 @@ test('rollback and back to the built-in; each refusal names why', async () => {
 
 test('vetting refusals over HTTP: WASI, HTTP, unknown modules, wrong slot, not wasm, wrong type, too large; nothing is stored', async () => {
   const tenant = await host.createTenant('refused');
-  const importing = (module: string, name: string) =>
-    compileWat(`(module (import "${module}" "${name}" (func (param i32))) (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))`);
   const cases: [Uint8Array, string, number, string, string][] = [
-    [compileWat(`(module (import "wasi_snapshot_preview1" "fd_write" (func (param i32 i32 i32 i32) (result i32))) (import "wasi_snapshot_preview1" "proc_exit" (func (param i32))) (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))`),
-      'application/wasm', 422, 'PLUGIN_INVALID', 'WASI is not available to plugins (no filesystem, environment, clock or network); the module imports wasi_snapshot_preview1.fd_write, wasi_snapshot_preview1.proc_exit'],
-    [importing('extism:host/env', 'http_request'), 'application/wasm', 422, 'PLUGIN_INVALID', 'the module imports function "extism:host/env" "http_request"; plugins may import only functions of extism:host/env (no HTTP) and ctx:host/v1'],
-    [importing('evil', 'escape'), 'application/wasm', 422, 'PLUGIN_INVALID', 'the module imports function "evil" "escape"; plugins may import only'],
-    [compileWat('(module (import "env" "table" (table 1 funcref)) (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))'), 'application/wasm', 422, 'PLUGIN_INVALID', 'the module imports table "env" "table"'],
-    [await watFixture('wat-retrieval'), 'application/wasm', 0, '', ''],
+    [wasm.wasi, 'application/wasm', 422, 'PLUGIN_INVALID', 'WASI is not available to plugins (no filesystem, environment, clock or network); the module imports wasi_snapshot_preview1.fd_write, wasi_snapshot_preview1.proc_exit'],
+    [wasm.httpImport, 'application/wasm', 422, 'PLUGIN_INVALID', 'the module imports function "extism:host/env" "http_request"; plugins may import only functions of extism:host/env (no HTTP) and ctx:host/v1'],
+    [wasm.evilImport, 'application/wasm', 422, 'PLUGIN_INVALID', 'the module imports function "evil" "escape"; plugins may import only'],
+    [wasm.tableImport, 'application/wasm', 422, 'PLUGIN_INVALID', 'the module imports table "env" "table"'],
+    [wasm.watRetrieval, 'application/wasm', 0, '', ''],
     [new TextEncoder().encode('not wasm'), 'application/wasm', 422, 'PLUGIN_INVALID', 'the body is not a valid WebAssembly module: '],
-    [await watFixture('wat-retrieval'), 'application/octet-stream', 415, 'HTTP_UNSUPPORTED_MEDIA', 'content-type must be application/wasm'],
+    [wasm.watRetrieval, 'application/octet-stream', 415, 'HTTP_UNSUPPORTED_MEDIA', 'content-type must be application/wasm'],
     [new Uint8Array(LIMITS.pluginUploadBytesMax + 1), 'application/wasm', 413, 'HTTP_BODY_TOO_LARGE', `body is ${LIMITS.pluginUploadBytesMax + 1} bytes, limit ${LIMITS.pluginUploadBytesMax}`],
   ];
   for (const [bytes, type, status, code, message] of cases) {
@@ -127,7 +139,7 @@ test('hostile plugin: a spent budget and a memory bomb fail with their codes, th
   const hostile = await host.createTenant('hostile');
   const neighbour = await host.createTenant('neighbour');
   await host.ingest(neighbour.apiKey, [{ id: 'secret', title: 'Neighbour only', text: 'The neighbour keeps the vault code in the blue drawer.' }]);
-  assert.is((await upload(hostile.apiKey, 'retrieval', await fixturePlugin('cpu-and-memory'))).status, 201);
+  assert.is((await upload(hostile.apiKey, 'retrieval', wasm.cpuAndMemory)).status, 201);
   const attacker = await host.chat(hostile.apiKey);
   const victim = await host.chat(neighbour.apiKey);
   const victimAsks = (async () => {
@@ -148,7 +160,7 @@ test('a neighbour burning its whole budget on every ask does not stop other sess
   const burner = await host.createTenant('burner');
   const calm = await host.createTenant('calm');
   await host.ingest(calm.apiKey, [{ id: 'hours', title: 'Hours', text: 'The shop opens at nine in the morning.' }]);
-  await upload(burner.apiKey, 'retrieval', await fixturePlugin('cpu-and-memory'));
+  await upload(burner.apiKey, 'retrieval', wasm.cpuAndMemory);
   const hog = await host.chat(burner.apiKey);
   const client = await host.chat(calm.apiKey);
   let burning = true;
@@ -198,7 +210,7 @@ test('pluginFuelPerCall: the tenant setting on both sides of its range (the ceil
   }
   assert.is((await patch(ceiling)).status, 200);
   assert.is((await patch(LIMITS.pluginFuelPerCallMin)).status, 200);
-  await upload(tenant.apiKey, 'retrieval', await fixturePlugin('cpu-and-memory'));
+  await upload(tenant.apiKey, 'retrieval', wasm.cpuAndMemory);
   const client = await host.chat(tenant.apiKey);
   const error = await askError(client, 'work:2000000');
   assert.equal([error.code, error.message], ['PLUGIN_FUEL_EXHAUSTED', `retrieve ran out of fuel: it spent its whole budget of ${LIMITS.pluginFuelPerCallMin} per call`]);

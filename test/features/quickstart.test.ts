@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { within } from '../helpers/deadline.ts';
+import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
 
 const dataDir = mkdtempSync(join(tmpdir(), 'ctx-quickstart-'));
 const env = { ...process.env, DATA_DIR: dataDir, PORT: '0', LOG_LEVEL: 'silent', CTX_OPERATOR_KEY: undefined, CTX_MASTER_KEY: undefined };
@@ -21,7 +21,7 @@ function run(args: string[], extraEnv: Record<string, string> = {}): Promise<{ c
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  return within(new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))), `${args.join(' ')}`, 30_000);
+  return within(new Promise((resolve) => child.on('exit', (code) => resolve({ code, stdout, stderr }))), `${args.join(' ')}`, CHILD_PROCESS_MS);
 }
 
 async function startHost(): Promise<{ child: ChildProcess; output: string; url: string }> {
@@ -36,7 +36,7 @@ async function startHost(): Promise<{ child: ChildProcess; output: string; url: 
       child.once('exit', (code) => reject(new Error(`host exited ${code}: ${output}`)));
     }),
     'host start',
-    30_000,
+    CHILD_PROCESS_MS,
   );
   const url = /listening on (http:\/\/\S+)/.exec(output)?.[1] ?? '';
   return { child, output, url };

@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { ChatError, type ChatClient } from '../../sdk/client/node.ts';
 import { within } from '../helpers/deadline.ts';
 import { startTestHost, type TestHost } from '../helpers/host.ts';
-import { eventually } from '../helpers/raw-tcp.ts';
+import { eventually } from '../helpers/wait.ts';
 import { fixturePlugin } from '../sandbox/harness.ts';
 import { compileWat } from '../sandbox/wat.ts';
 import { connect } from '../../sdk/client/node.ts';
@@ -53,7 +53,7 @@ test('host work is charged to the plugin: 255 embeds of 16,000 characters spend 
 });
 
 /** A retrieval plugin whose linear memory is 10 MiB from the start (160 pages), answering nothing. */
-const heavyPlugin = (): Uint8Array =>
+const heavyPlugin = (): Promise<Uint8Array> =>
   compileWat(`(module
     (import "extism:host/env" "alloc" (func $alloc (param i64) (result i64)))
     (import "extism:host/env" "output_set" (func $output_set (param i64 i64)))
@@ -65,7 +65,7 @@ const heavyPlugin = (): Uint8Array =>
 test("the plugin memory budget: a heavy tenant gets up to its share (half of 64 MiB), the next session is refused, others still get in", async () => {
   const heavy = await host.createTenant('heavy');
   const light = await host.createTenant('light');
-  await upload(heavy.apiKey, heavyPlugin());
+  await upload(heavy.apiKey, await heavyPlugin());
   const admitted: ChatClient[] = [];
   for (let i = 0; i < 3; i += 1) admitted.push(await host.chat(heavy.apiKey));
   let refused: unknown;

@@ -46,7 +46,7 @@ test("each tenant's asks go to its own adapter, and a cached answer never crosse
   assert.equal(first, { answer: 'Answered by alpha-lora.', cache: 'miss', requested: 'alpha-lora' });
   const other = await askFresh(b.apiKey);
   assert.equal(other, { answer: 'Answered by beta-lora.', cache: 'miss', requested: 'beta-lora' }, "not alpha's cached answer");
-  await new Promise((resolve) => setTimeout(resolve, 50));
+  await host.writesLanded(a.id);
   const again = await askFresh(a.apiKey);
   assert.equal({ answer: again.answer, cache: again.cache, requested: again.requested }, { answer: 'Answered by alpha-lora.', cache: 'hit', requested: undefined });
 });

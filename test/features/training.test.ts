@@ -1,5 +1,5 @@
 /**
- * Adaptation without pooling (DESIGN.md invariant 6), through the real server: feedback is kept
+ * Adaptation without pooling (host/DESIGN.md, invariant 6), through the real server: feedback is kept
  * only when the tenant retains it and only for its retention period; a tenant's export is JSONL in
  * the OpenAI chat fine-tuning format holding only its own positively rated answers, with
  * provenance; a pool needs every tenant's recorded opt-in and passes the leak audit — examples

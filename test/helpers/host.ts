@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type HostConfig } from '../../host/config.ts';
 import { startServer, type HostServer, type ServerOptions } from '../../host/server.ts';
+import { mintScopeForOperator, operatorFromLocalAccess } from '../../host/tenants/scope.ts';
 import { connect, type ChatClient } from '../../sdk/client/node.ts';
 import { within } from './deadline.ts';
+import { writesLanded } from './wait.ts';
 
 /** The operator key every test host uses. */
 export const OPERATOR_KEY = 'test-operator-key-0123456789';
@@ -31,6 +33,11 @@ export interface TestHost {
   chat(apiKey: string): Promise<ChatClient>;
   /** Asks one question on a client and returns tokens and result. */
   ask(client: ChatClient, text: string): Promise<{ tokens: string[]; result: Awaited<ChatClient extends { ask(t: string): { result: infer R } } ? R : never> }>;
+  /**
+   * Waits until the asynchronous writes the host has issued so far in the tenant's environment
+   * (semantic cache entries, cached embeddings, recency) are on disk.
+   */
+  writesLanded(tenantId: string): Promise<void>;
   /** Stops the host; removes the data directory unless `keepData`. */
   close(options?: { keepData?: boolean }): Promise<void>;
 }
@@ -97,6 +104,14 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
       const result = await within(handle.result, `ask ${JSON.stringify(text)}`);
       await collect;
       return { tokens, result };
+    },
+    writesLanded: async (tenantId) => {
+      const scope = mintScopeForOperator(server.authority, operatorFromLocalAccess(), tenantId);
+      try {
+        await writesLanded(scope.store.semanticCache);
+      } finally {
+        scope.release();
+      }
     },
     close: async (closeOptions = {}) => {
       for (const client of clients) client.close();

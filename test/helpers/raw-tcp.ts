@@ -71,14 +71,3 @@ export async function openTcp(port: number): Promise<RawTcp> {
     reset: () => socket.resetAndDestroy(),
   };
 }
-
-/** Polls `probe` until it returns true; fails after the deadline naming `what`. */
-export async function eventually(probe: () => boolean | Promise<boolean>, what: string, ms = 10_000): Promise<void> {
-  await within(
-    (async () => {
-      while (!(await probe())) await new Promise((resolve) => setTimeout(resolve, 10));
-    })(),
-    what,
-    ms,
-  );
-}

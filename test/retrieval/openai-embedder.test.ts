@@ -38,7 +38,7 @@ async function expectEmbedFailed(action: () => Promise<unknown>, message: RegExp
 }
 
 test('learns the dimension, normalises, and keeps input order whatever order the server answers in', async () => {
-  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', apiKey: 'sk-secret', timeoutMs: 2000 });
+  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', apiKey: 'sk-secret', timeoutMs: 10_000 });
   assert.is(embedder.id, 'openai-embed:mini@64');
   assert.is(embedder.dim, 64);
   assert.ok(embedder.costly);
@@ -54,7 +54,7 @@ test('learns the dimension, normalises, and keeps input order whatever order the
 });
 
 test('a batch over the per-request limit is split: at the limit one request, one over two', async () => {
-  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', timeoutMs: 2000 });
+  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', timeoutMs: 10_000 });
   const before = server.requests.length;
   await embedder.embedBatch(Array.from({ length: LIMITS.embedBatchTextsMax }, (_, i) => `text ${i}`));
   assert.is(server.requests.length, before + 1);
@@ -64,7 +64,7 @@ test('a batch over the per-request limit is split: at the limit one request, one
 });
 
 test('it cannot embed synchronously, and says why', async () => {
-  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', timeoutMs: 2000 });
+  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', timeoutMs: 10_000 });
   try {
     embedder.embed('anything');
     assert.unreachable();
@@ -76,18 +76,24 @@ test('it cannot embed synchronously, and says why', async () => {
 });
 
 test('provider failures are EMBED_FAILED with the reason', async () => {
-  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', apiKey: 'sk-secret', timeoutMs: 300 });
+  // Answers that come must never meet the time limit, however slow the machine; only the silent
+  // provider, which never answers, is given a short one.
+  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', apiKey: 'sk-secret', timeoutMs: 10_000 });
   const cases: [EmbeddingsServer['mode'], RegExp][] = [
     ['http-500', /answered HTTP 500: \{"error":"model not loaded"\}/],
     ['not-json', /unreadable response: not JSON/],
     ['short', /unreadable response: data must be an array of 2 items/],
     ['nan', /data\[\d\]\.embedding holds a value that is not a finite number/],
-    ['silent', /did not answer within 300 ms/],
   ];
   for (const [mode, message] of cases) {
     server.mode = mode;
     await expectEmbedFailed(() => embedder.embedBatch(['one', 'two']), message);
   }
+  // Its start-up probe must still be answered within the limit: 1 s, a thousand times what that takes.
+  server.mode = 'ok';
+  const impatient = await createOpenAIEmbedder({ url: server.url, model: 'mini', timeoutMs: 1_000 });
+  server.mode = 'silent';
+  await expectEmbedFailed(() => impatient.embedBatch(['one', 'two']), /did not answer within 1000 ms/);
   // The size cap must fire, not the clock: a generous timeout for a body that takes a while to send.
   server.mode = 'ok';
   const patient = await createOpenAIEmbedder({ url: server.url, model: 'mini', timeoutMs: 10_000 });
@@ -96,7 +102,7 @@ test('provider failures are EMBED_FAILED with the reason', async () => {
 });
 
 test('the probe fails the start when nothing answers, and bad options are CONFIG_INVALID naming the setting', async () => {
-  await expectEmbedFailed(() => createOpenAIEmbedder({ url: 'http://127.0.0.1:1/v1', model: 'mini', timeoutMs: 500 }), /could not reach the embeddings provider at http:\/\/127\.0\.0\.1:1\/v1\/embeddings/);
+  await expectEmbedFailed(() => createOpenAIEmbedder({ url: 'http://127.0.0.1:1/v1', model: 'mini', timeoutMs: 10_000 }), /could not reach the embeddings provider at http:\/\/127\.0\.0\.1:1\/v1\/embeddings/);
   const bad: [Record<string, unknown>, string][] = [
     [{ url: 'ftp://x', model: 'm', timeoutMs: 10 }, 'url'],
     [{ url: 'http://u:p@x', model: 'm', timeoutMs: 10 }, 'url'],
@@ -117,7 +123,7 @@ test('the probe fails the start when nothing answers, and bad options are CONFIG
 });
 
 test('a caller abort ends the request with the caller reason', async () => {
-  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', timeoutMs: 2000 });
+  const embedder = await createOpenAIEmbedder({ url: server.url, model: 'mini', timeoutMs: 10_000 });
   server.mode = 'silent';
   const controller = new AbortController();
   const pending = embedder.embedBatch(['one'], controller.signal);

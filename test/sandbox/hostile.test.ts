@@ -194,7 +194,7 @@ test("a plugin cannot read or delete its own tenant's canary through kv: host en
   try {
     assert.is(planted(), 2, 'the canary is planted (once per slot)');
     for (const slot of ['retrieval', 'prompt']) assert.is(scope.store.kvGet(slot, '__ctx_canary'), undefined, `${slot}: no plugin key reaches it`);
-    const instance = await createPluginInstance(compileWat(CANARY_THIEF), { slot: 'retrieval', capabilities });
+    const instance = await createPluginInstance(await compileWat(CANARY_THIEF), { slot: 'retrieval', capabilities });
     try {
       assert.equal(await instance.retrieve({ query: 'q', k: 1, history: [] }), []);
     } finally {

@@ -1,8 +1,12 @@
 /**
  * Compiles WebAssembly text to a module with binaryen's parser, in a child process: loading
- * binaryen through tsx's loader takes seconds, natively a fraction of one. Not a test file itself.
+ * binaryen through tsx's loader takes seconds, natively a fraction of one. The child is awaited,
+ * not waited for synchronously: on a loaded machine it takes seconds, and a test process whose
+ * event loop stood still that long would find its idle keep-alive connections to a test host
+ * closed under the next request (both ends' timers fire at once when the loop resumes).
+ * Not a test file itself.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 
 const COMPILE = `
@@ -18,10 +22,19 @@ process.stdout.write(module.emitBinary());
 `;
 
 /** The module for `text` (WebAssembly text format); `features: 'all'` enables every wasm proposal. */
-export function compileWat(text: string, features: 'default' | 'all' = 'default'): Uint8Array {
-  const result = spawnSync(process.execPath, ['--input-type=module', '-e', COMPILE, features], { input: text, maxBuffer: 64 * 1024 * 1024 });
-  if (result.status !== 0) throw new Error(`cannot compile WAT: ${result.stderr.toString()}`);
-  return new Uint8Array(result.stdout);
+export async function compileWat(text: string, features: 'default' | 'all' = 'default'): Promise<Uint8Array> {
+  const child = spawn(process.execPath, ['--input-type=module', '-e', COMPILE, features], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stdout: Buffer[] = [];
+  const stderr: Buffer[] = [];
+  child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  child.stdin.end(text);
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('close', resolve);
+  });
+  if (code !== 0) throw new Error(`cannot compile WAT: ${Buffer.concat(stderr).toString()}`);
+  return new Uint8Array(Buffer.concat(stdout));
 }
 
 /** Compiles `test/fixtures/plugins/<name>.wat`. */

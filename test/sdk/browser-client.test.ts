@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { BROWSER_CLIENT_FILE, buildBrowserClient } from '../../scripts/build-client.ts';
-import { within } from '../helpers/deadline.ts';
+import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
 import { startTestHost, type TestHost } from '../helpers/host.ts';
 
 let host: TestHost;
@@ -57,7 +57,7 @@ async function runWithGlobalWebSocket(script: string, env: Record<string, string
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await within(new Promise<number | null>((resolve) => child.on('exit', resolve)), 'the probe', 20_000);
+  const code = await within(new Promise<number | null>((resolve) => child.on('exit', resolve)), 'the probe', CHILD_PROCESS_MS);
   assert.is(code, 0, stderr);
   return JSON.parse(stdout);
 }

@@ -14,8 +14,11 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true });
 
 /** How the server behaves; tests change it between steps. */
 export interface ServerScript {
-  /** Refuse upgrades with this HTTP status and error body (`{error:{code,message}}`). */
-  refuse?: { status: number; code: string; message: string };
+  /**
+   * Refuse upgrades with this HTTP status and error body (`{error:{code,message}}`): all of them, or
+   * the next `times` (then the server accepts again by itself, however fast the client retries).
+   */
+  refuse?: { status: number; code: string; message: string; times?: number };
   /** Answer pings (default true). */
   pong?: boolean;
   /** Answer asks with `answer` (default), or hold them unanswered. */
@@ -76,6 +79,7 @@ export async function startChatServer(script: ServerScript = {}): Promise<ChatSe
     state.attempts.push(Date.now());
     const refuse = state.script.refuse;
     if (refuse !== undefined) {
+      if (refuse.times !== undefined && --refuse.times <= 0) delete state.script.refuse;
       const body = JSON.stringify({ error: { code: refuse.code, message: refuse.message } });
       duplex.end(`HTTP/1.1 ${refuse.status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
       return;

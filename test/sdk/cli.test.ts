@@ -13,7 +13,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEMO_DOCUMENTS } from '../../host/tenants/demo.ts';
 import { buildPlugin } from '../../scripts/build-plugins.ts';
-import { within } from '../helpers/deadline.ts';
+import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
 import { startTestHost } from '../helpers/host.ts';
 import { compileWat } from '../sandbox/wat.ts';
 
@@ -30,7 +30,7 @@ async function cli(args: string[], cwd: string = work): Promise<{ code: number |
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await within(new Promise<number | null>((resolve) => child.on('exit', resolve)), `ctx-plugin ${args.join(' ')}`, 60_000);
+  const code = await within(new Promise<number | null>((resolve) => child.on('exit', resolve)), `ctx-plugin ${args.join(' ')}`, CHILD_PROCESS_MS);
   return { code, stdout, stderr };
 }
 
@@ -87,7 +87,7 @@ test('a compile error exits 1 with the compiler’s diagnostic, file and line', 
 });
 
 test('a module the host would refuse: check exits 1 with PLUGIN_INVALID naming the import', async () => {
-  const wasi = compileWat(`(module
+  const wasi = await compileWat(`(module
     (import "wasi_snapshot_preview1" "fd_write" (func $fd_write (param i32 i32 i32 i32) (result i32)))
     (memory (export "memory") 1)
     (func (export "retrieve") (result i32) (i32.const 0)))`);

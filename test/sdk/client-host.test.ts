@@ -84,8 +84,11 @@ test('tickets: connect once with a ticket; getTicket brings the client back afte
   try {
     const { ticket } = await requestTicket({ url, apiKey: tenant.apiKey, user: 'end-user-1' });
     const once = await within(connect({ url, ticket, reconnect: { delayMsInitial: 50, attemptsMax: 3 } }), 'ticket connect');
+    // Retries every 50–100 ms for as long as a loaded machine may take to restart the host: with
+    // growing delays the reconnect could come long after the host is back, past the deadline.
+    const reconnect = { delayMsInitial: 100, delayMsMax: 100, attemptsMax: 1_000 };
     const renewing = await within(
-      connect({ url, getTicket: async () => (await requestTicket({ url, apiKey: tenant.apiKey })).ticket, reconnect: { delayMsInitial: 100, attemptsMax: 20 }, onStatus: (status) => statuses.push(status) }),
+      connect({ url, getTicket: async () => (await requestTicket({ url, apiKey: tenant.apiKey })).ticket, reconnect, onStatus: (status) => statuses.push(status) }),
       'getTicket connect',
     );
     clients.push(once, renewing);

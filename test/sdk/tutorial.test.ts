@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { DEMO_DOCUMENTS } from '../../host/tenants/demo.ts';
-import { within } from '../helpers/deadline.ts';
+import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
 import { startTestHost, type TestHost } from '../helpers/host.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -35,7 +35,7 @@ async function runTutorial(commands: string[], cwd: string, env: Record<string, 
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const code = await within(new Promise<number | null>((done) => child.on('exit', done)), 'the tutorial', 180_000);
+  const code = await within(new Promise<number | null>((done) => child.on('exit', done)), 'the tutorial', 2 * CHILD_PROCESS_MS);
   return { code, steps: stdout.split(`${STEP_MARK}\n`).slice(1), stderr };
 }
 

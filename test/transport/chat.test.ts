@@ -11,6 +11,7 @@ import type { Session } from '../../host/pipeline/session.ts';
 import { serveChat } from '../../host/transport/chat.ts';
 import type { ChatSocket } from '../../host/transport/websocket.ts';
 import { pack } from '../helpers/raw-socket.ts';
+import { eventually } from '../helpers/wait.ts';
 
 function fakeSocket(buffered: () => number) {
   const sent: unknown[] = [];
@@ -52,7 +53,8 @@ async function run(buffered: number) {
     onFeedback: () => undefined,
   });
   fake.deliver({ type: 'ask', id: 'q', text: 'hello' });
-  await new Promise((resolve) => setTimeout(resolve, 10));
+  // Until the ask is answered (ready, token, done) or the connection is closed, whichever comes.
+  await eventually(() => fake.sent.length >= 3 || fake.closes.length > 0, 'the ask answered or the connection closed');
   return fake;
 }
 
