@@ -129,7 +129,7 @@ test('an unvetted, unmetered module in the file is imported only re-vetted and r
   const edited = opened();
   const [module] = entriesOf(edited, 'pluginModules');
   assert.ok(module !== undefined);
-  module.value = BOMB;
+  module.value = await BOMB;
   const target = await imported(sealed(edited));
   try {
     const scope = mintScopeFromApiKey(target.authority, apiKey);
@@ -150,7 +150,7 @@ test('a module vetting refuses is TENANT_EXPORT_INVALID naming the slot, the ver
   const edited = opened();
   const [module] = entriesOf(edited, 'pluginModules');
   assert.ok(module !== undefined);
-  module.value = compileWat('(module (import "extism:host/env" "http_request" (func (param i64 i64) (result i64))) (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))');
+  module.value = await compileWat('(module (import "extism:host/env" "http_request" (func (param i64 i64) (result i64))) (memory (export "memory") 1) (func (export "retrieve") (result i32) (i32.const 0)))');
   await refused(sealed(edited), /^pluginModules: the retrieval plugin, version 1: the module imports function "extism:host\/env" "http_request"/);
 });
 
