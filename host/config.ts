@@ -49,6 +49,12 @@ export interface HostConfig {
   pluginFuelPerCallMax: number;
   /** Host-wide budget for plugin instance memory, in MiB, shared out over the cells. */
   pluginMemoryMb: number;
+  /**
+   * This host's name in a fleet (host/fleet/), unset for a host on its own. A fleet host answers a
+   * credential naming a tenant it has never held with TENANT_MOVED (the router sent it astray)
+   * rather than AUTH_INVALID_KEY.
+   */
+  fleetHost: string | undefined;
 }
 
 /** Every default, with its unit in the comment. */
@@ -72,6 +78,7 @@ export const CONFIG_DEFAULTS: HostConfig = {
   workers: Math.min(availableParallelism(), LIMITS.cellsMax), // one cell per core
   pluginFuelPerCallMax: LIMITS.pluginFuelPerCallCeilingDefault, // about 10 ms of the worst-case metered loop
   pluginMemoryMb: Math.floor(totalmem() / 4 / 2 ** 20), // a quarter of the machine's memory, in MiB
+  fleetHost: undefined,
 };
 
 /** Environment variable → setting. */
@@ -95,6 +102,7 @@ const ENV_NAMES: Record<string, keyof HostConfig> = {
   WORKERS: 'workers',
   PLUGIN_FUEL_PER_CALL_MAX: 'pluginFuelPerCallMax',
   PLUGIN_MEMORY_MB: 'pluginMemoryMb',
+  FLEET_HOST: 'fleetHost',
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -193,10 +201,19 @@ function validateConfig(raw: Record<string, unknown>, source: (key: string) => s
     workers: integer('workers', 1, LIMITS.cellsMax),
     pluginFuelPerCallMax: integer('pluginFuelPerCallMax', LIMITS.pluginFuelPerCallMin, LIMITS.pluginFuelPerCallMax),
     pluginMemoryMb: integer('pluginMemoryMb', LIMITS.pluginMemoryMbMin, LIMITS.pluginMemoryMbMax),
+    fleetHost: text('fleetHost'),
   };
+  if (config.fleetHost !== undefined && !isFleetHostName(config.fleetHost)) {
+    fail('fleetHost', `must be 1..${LIMITS.fleetHostNameCharsMax} characters of a-z, 0-9 and "-", starting with a letter or digit, got ${JSON.stringify(config.fleetHost.slice(0, 40))}`);
+  }
   if (config.modelUrl !== undefined && !/^https?:\/\//.test(config.modelUrl)) fail('modelUrl', `must be an http(s) URL, got ${JSON.stringify(config.modelUrl)}`);
   if (config.embedUrl !== undefined && !/^https?:\/\//.test(config.embedUrl)) fail('embedUrl', `must be an http(s) URL, got ${JSON.stringify(config.embedUrl)}`);
   if (config.modelProvider === 'openai' && config.modelUrl === undefined) fail('modelProvider', 'openai needs MODEL_URL');
   if (config.operatorKey !== undefined && config.operatorKey.length < 16) fail('operatorKey', 'must be at least 16 characters');
   return config;
+}
+
+/** Whether `name` is a valid fleet host name: it becomes a router backend name and a map value. */
+export function isFleetHostName(name: string): boolean {
+  return name.length <= LIMITS.fleetHostNameCharsMax && /^[a-z0-9][a-z0-9-]*$/.test(name);
 }
