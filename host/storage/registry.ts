@@ -407,6 +407,18 @@ export class Registry {
     return keys;
   }
 
+  /** The ids of every tenant's live (unrevoked) keys, in one pass over the key table (the fleet's router routes legacy keys by id). */
+  liveKeyIdsByTenant(): Map<string, string[]> {
+    const byTenant = new Map<string, string[]>();
+    for (const { key, value } of this.#apiKeys.entries()) {
+      if (value.revokedAt !== null) continue;
+      const ids = byTenant.get(value.tenantId) ?? [];
+      ids.push(String(key));
+      byTenant.set(value.tenantId, ids);
+    }
+    return byTenant;
+  }
+
   /** Finds a tenant record by id, for operator commands that name a tenant. */
   findTenant(tenantId: string): TenantRecord | undefined {
     if (!TENANT_ID_PATTERN.test(tenantId)) return undefined;
