@@ -90,6 +90,8 @@ export const CANARY_PATTERN = /ctxcanary-[0-9a-f]{24}/g;
  */
 const API_KEY_PATTERN = /^ctx_([0-9a-f]{16})_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const LEGACY_API_KEY_PATTERN = /^ctx_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+/** The meta key of the time keys started naming their tenant (see Registry.keyFormatSince). */
+const KEY_FORMAT_SINCE_KEY = 'keyFormatSince';
 /** The meta key of the tenant count (see Registry.#tenantCount). */
 const TENANT_COUNT_KEY = 'tenantCount';
 /** Upper bound of the registry's memory map: 100,000 tenants and their keys fit many times over. */
@@ -168,6 +170,7 @@ export class Registry {
       );
     }
     if (registry.#decoys.get('apiKey') === undefined) registry.#writeDecoys();
+    if (registry.#meta.get(KEY_FORMAT_SINCE_KEY) === undefined) registry.#env.transaction(() => registry.#meta.put(KEY_FORMAT_SINCE_KEY, Date.now()));
     if (!existed) {
       registry.#meta.put('masterKeyCheck', expected);
       writeFileSync(checkFile, `${expected}\n`, { mode: 0o600 });
@@ -407,16 +410,28 @@ export class Registry {
     return keys;
   }
 
-  /** The ids of every tenant's live (unrevoked) keys, in one pass over the key table (the fleet's router routes legacy keys by id). */
-  liveKeyIdsByTenant(): Map<string, string[]> {
-    const byTenant = new Map<string, string[]>();
+  /**
+   * Every tenant's live (unrevoked) keys, ids and creation times, in one pass over the key table: the
+   * fleet's router routes keys of the legacy shape (which name no tenant) by their id.
+   */
+  liveKeysByTenant(): Map<string, { id: string; createdAt: number }[]> {
+    const byTenant = new Map<string, { id: string; createdAt: number }[]>();
     for (const { key, value } of this.#apiKeys.entries()) {
       if (value.revokedAt !== null) continue;
-      const ids = byTenant.get(value.tenantId) ?? [];
-      ids.push(String(key));
-      byTenant.set(value.tenantId, ids);
+      const keys = byTenant.get(value.tenantId) ?? [];
+      keys.push({ id: String(key), createdAt: value.createdAt });
+      byTenant.set(value.tenantId, keys);
     }
     return byTenant;
+  }
+
+  /**
+   * When this registry was first opened by a host that issues keys naming their tenant: keys created
+   * before it may be of the legacy shape (the fleet routes those by key id), none created after.
+   */
+  keyFormatSince(): number {
+    const since = this.#meta.get(KEY_FORMAT_SINCE_KEY);
+    return typeof since === 'number' ? since : 0;
   }
 
   /** Finds a tenant record by id, for operator commands that name a tenant. */

@@ -124,12 +124,12 @@ export function fleetRoutes(services: FleetRouteServices): Route[] {
   ];
 }
 
-/** `GET /v1/fleet/tenants`: every tenant here with its state, sessions and live key ids, and the tombstones. */
+/** `GET /v1/fleet/tenants`: every tenant here with its state, sessions and live keys (ids and dates), and the tombstones. */
 async function listFleetTenants(services: FleetRouteServices): Promise<unknown> {
   const { registry } = services.authority;
   const live = await services.liveSessions();
   const states = new Map(registry.fleetStates().map(({ tenantId, state }) => [tenantId, state]));
-  const keyIds = registry.liveKeyIdsByTenant();
+  const keys = registry.liveKeysByTenant();
   const tenants = registry.listTenants().map((tenant) => {
     const state = states.get(tenant.id);
     return {
@@ -139,13 +139,13 @@ async function listFleetTenants(services: FleetRouteServices): Promise<unknown> 
       ...(state?.state === 'incoming' ? { complete: state.complete } : {}),
       ...(state?.state === 'moved' ? { to: state.to } : {}),
       sessions: live.get(tenant.id) ?? 0,
-      keyIds: keyIds.get(tenant.id) ?? [],
+      keys: keys.get(tenant.id) ?? [],
     };
   });
   const tombstones = [...states]
     .filter(([tenantId, state]) => state.state === 'moved' && registry.findTenant(tenantId) === undefined)
     .map(([tenantId, state]) => ({ id: tenantId, state: state.state, ...(state.state === 'moved' ? { to: state.to } : {}), since: state.since }));
-  return { host: services.fleetHost ?? null, tenants, tombstones };
+  return { host: services.fleetHost ?? null, keyFormatSince: registry.keyFormatSince(), tenants, tombstones };
 }
 
 /**

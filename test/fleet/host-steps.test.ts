@@ -166,7 +166,7 @@ test('a move between two hosts: incoming serves nothing, the retired source answ
   assert.ok(listing.body.tombstones.some((entry: any) => entry.id === tenant.id && entry.to === 'two'));
   assert.not.ok(listing.body.tenants.some((entry: any) => entry.id === tenant.id));
   const onTwo = (await op(two, 'GET', '/v1/fleet/tenants')).body.tenants.find((entry: any) => entry.id === tenant.id);
-  assert.equal([onTwo.state, onTwo.keyIds], ['serving', [apiKeyId(tenant.apiKey)]]);
+  assert.equal([onTwo.state, onTwo.keys.map((key: any) => key.id)], ['serving', [apiKeyId(tenant.apiKey)]]);
 });
 
 test('steps refuse the states they do not fit; an incoming copy can be discarded', async () => {

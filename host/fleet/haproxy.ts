@@ -1,0 +1,356 @@
+/**
+ * The HAProxy adapter: the only file that writes HAProxy's configuration and map files, runs its
+ * process, or speaks its runtime API (the admin socket). The fleet routes with HAProxy, not with a
+ * balancer of its own:
+ *
+ * - Every HTTP request and WebSocket upgrade is routed by the tenant it names — from
+ *   `Authorization: Bearer ctx_<tenant hex>_…`, from `?ticket=tkt_<tenant hex>_…`, or from an
+ *   operator path `/v1/tenants/t_<tenant hex>/…` — looked up in `tenants.map` (tenant hex → host
+ *   name), which picks the host's backend. An API key of the legacy shape (`ctx_<key id>_<secret>`)
+ *   names no tenant; it is looked up by its key id in `legacy-keys.map`. A request naming no tenant
+ *   (health, pages, operator routes for the whole host) goes to any healthy host.
+ * - The maps change at run time over the admin socket (`set map`, `add map`), and are also written
+ *   to disk, so a restarted HAProxy starts from the current placement.
+ * - A host that no longer serves a tenant answers 421 with `ctx-tenant-host: <where it went>`;
+ *   HAProxy writes that into its map on the way out (`http-response set-map`), so the client's
+ *   retry already reaches the right host even before the controller corrects a stale entry.
+ * - Health checks: each host's `/healthz`; `any` only sends to hosts that report `"ok":true`.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { HostError } from '../errors.ts';
+import { LIMITS } from '../limits.ts';
+
+/** The HAProxy binary (Debian's `haproxy` package). */
+export const HAPROXY_BINARY = process.env['HAPROXY_BIN'] ?? '/usr/sbin/haproxy';
+
+/** A host as the router knows it: its fleet name and the address its supervisor listens on. */
+export interface RouterHost {
+  name: string;
+  /** `host:port` of the host's HTTP/WebSocket listener. */
+  address: string;
+}
+
+/** Where the router listens and keeps its files. */
+export interface RouterOptions {
+  /** Directory of the configuration, the maps, the admin socket and the log. */
+  dir: string;
+  /** Interface and port the router listens on for clients. */
+  bindHost: string;
+  bindPort: number;
+  /** Health check interval in milliseconds (default 1,000). */
+  checkIntervalMs?: number;
+  /** Connections HAProxy accepts at once (default 8,000; it needs twice as many file descriptors). */
+  maxConnections?: number;
+  /** Told of every HAProxy process started (the local fleet tracks them to end them on exit). */
+  onProcess?: (child: ChildProcess) => void;
+}
+
+/** A server's state as HAProxy's health checks see it. */
+export interface RouterServerState {
+  backend: string;
+  server: string;
+  /** `UP`, `DOWN`, `MAINT`, … (HAProxy's words). */
+  status: string;
+}
+
+/** How long a runtime API command may take before it counts as failed. */
+const COMMAND_MS_MAX = 5_000;
+/** The map files are rewritten at most this often: the runtime API has the change at once. */
+const MAP_WRITE_DELAY_MS = 200;
+
+/** The router: HAProxy's files, process and runtime API. A stateful resource: call `stop()`. */
+export class Router {
+  readonly options: RouterOptions;
+  readonly configPath: string;
+  readonly tenantsMapPath: string;
+  readonly legacyMapPath: string;
+  readonly adminSocketPath: string;
+  readonly logPath: string;
+  #process: ChildProcess | undefined;
+  #hosts: RouterHost[] = [];
+  #pendingMaps: { tenants: Iterable<[string, string]>; legacy: Iterable<[string, string]> } | undefined;
+  #mapTimer: NodeJS.Timeout | undefined;
+
+  constructor(options: RouterOptions) {
+    this.options = options;
+    mkdirSync(options.dir, { recursive: true, mode: 0o700 });
+    this.configPath = join(options.dir, 'haproxy.cfg');
+    this.tenantsMapPath = join(options.dir, 'tenants.map');
+    this.legacyMapPath = join(options.dir, 'legacy-keys.map');
+    this.adminSocketPath = join(options.dir, 'admin.sock');
+    this.logPath = join(options.dir, 'haproxy.log');
+  }
+
+  /** The router's client URL. */
+  get url(): string {
+    return `http://${this.options.bindHost}:${this.options.bindPort}`;
+  }
+
+  /** The HAProxy process id, while it runs. */
+  get pid(): number | undefined {
+    return this.#process?.exitCode === null ? this.#process.pid : undefined;
+  }
+
+  /**
+   * Writes the configuration and the maps, checks the configuration with `haproxy -c`, and starts
+   * HAProxy in the foreground as a child of this process; resolves once its admin socket answers.
+   * @throws {HostError} CONFIG_INVALID when HAProxy refuses the configuration or does not start.
+   */
+  async start(hosts: readonly RouterHost[], tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>): Promise<void> {
+    this.#writeMaps(tenants, legacy);
+    this.#writeConfig(hosts);
+    rmSync(this.adminSocketPath, { force: true });
+    this.#process = this.#spawn([]);
+    await this.#waitForSocket();
+  }
+
+  /**
+   * Replaces the host list (a host added or removed): a new configuration, then a soft reload — a
+   * new HAProxy takes over the listener and the old one finishes its connections (`-sf`). The maps
+   * on disk are written first, so the new process starts from the current placement.
+   * @throws {HostError} CONFIG_INVALID when HAProxy refuses the new configuration (the old one keeps running).
+   */
+  async reload(hosts: readonly RouterHost[]): Promise<void> {
+    this.flushMaps();
+    this.#writeConfig(hosts);
+    const old = this.#process;
+    this.#process = this.#spawn(old?.pid === undefined ? [] : ['-sf', String(old.pid)]);
+    await this.#waitForSocket();
+  }
+
+  /** Stops HAProxy (SIGTERM: it closes its listener and connections) and waits for its exit. */
+  async stop(): Promise<void> {
+    this.flushMaps();
+    const child = this.#process;
+    this.#process = undefined;
+    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+    await exited;
+    clearTimeout(timer);
+    rmSync(this.adminSocketPath, { force: true });
+  }
+
+  /** The hosts of the current configuration. */
+  get hosts(): readonly RouterHost[] {
+    return this.#hosts;
+  }
+
+  /**
+   * Routes a tenant to a host at once (runtime API: `set map`, or `add map` for a new entry).
+   * @throws {HostError} FLEET_HOST_UNAVAILABLE when the admin socket does not answer or refuses.
+   */
+  async routeTenant(tenantId: string, host: string): Promise<void> {
+    await this.#setEntry(this.tenantsMapPath, tenantHex(tenantId), host);
+  }
+
+  /** Routes keys of the legacy shape (by key id) to a host at once. */
+  async routeLegacyKeys(keyIds: readonly string[], host: string): Promise<void> {
+    for (const keyId of keyIds) await this.#setEntry(this.legacyMapPath, keyId, host);
+  }
+
+  /**
+   * Sets one entry of the tenant map without the controller's knowledge (tests make a stale entry
+   * with it; operators can pin a tenant by hand).
+   */
+  async setTenantEntryRaw(tenantHexOrId: string, host: string): Promise<void> {
+    await this.#setEntry(this.tenantsMapPath, tenantHex(tenantHexOrId), host);
+  }
+
+  /** The tenant map as HAProxy holds it now: tenant id → host name. */
+  async tenantRoutes(): Promise<Map<string, string>> {
+    const text = await this.command(`show map ${this.tenantsMapPath}`);
+    const routes = new Map<string, string>();
+    for (const line of text.split('\n')) {
+      const [, key, value] = line.trim().split(/\s+/);
+      if (key !== undefined && value !== undefined) routes.set(`t_${key}`, value);
+    }
+    return routes;
+  }
+
+  /** Every server's health-check state (`show stat`). */
+  async serverStates(): Promise<RouterServerState[]> {
+    const text = await this.command('show stat');
+    const lines = text.split('\n').filter((line) => line.length > 0);
+    const header = (lines[0] ?? '').replace(/^# /, '').split(',');
+    const column = (name: string): number => header.indexOf(name);
+    const states: RouterServerState[] = [];
+    for (const line of lines.slice(1)) {
+      const fields = line.split(',');
+      const server = fields[column('svname')] ?? '';
+      if (server === 'FRONTEND' || server === 'BACKEND') continue;
+      states.push({ backend: fields[column('pxname')] ?? '', server, status: fields[column('status')] ?? '' });
+    }
+    return states;
+  }
+
+  /**
+   * Writes the map files from the whole placement, coalescing calls that come in a burst: the
+   * runtime API already has each change; the files are what a restarted HAProxy starts from.
+   */
+  saveMaps(tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>): void {
+    this.#pendingMaps = { tenants, legacy };
+    if (this.#mapTimer !== undefined) return;
+    this.#mapTimer = setTimeout(() => this.flushMaps(), MAP_WRITE_DELAY_MS);
+    this.#mapTimer.unref();
+  }
+
+  /** Writes pending map files now. */
+  flushMaps(): void {
+    clearTimeout(this.#mapTimer);
+    this.#mapTimer = undefined;
+    const pending = this.#pendingMaps;
+    this.#pendingMaps = undefined;
+    if (pending !== undefined) this.#writeMaps(pending.tenants, pending.legacy);
+  }
+
+  /**
+   * Sends one runtime API command (or several separated by `;`) and returns HAProxy's answer.
+   * @throws {HostError} FLEET_HOST_UNAVAILABLE when the admin socket does not answer in time.
+   */
+  command(line: string): Promise<string> {
+    return new Promise<string>((resolve, reject) => {
+      const socket = connect(this.adminSocketPath);
+      let answer = '';
+      const timer = setTimeout(() => socket.destroy(new Error(`no answer within ${COMMAND_MS_MAX} ms`)), COMMAND_MS_MAX);
+      socket.on('connect', () => socket.end(`${line}\n`));
+      socket.on('data', (chunk: Buffer) => (answer += chunk.toString('utf8')));
+      socket.on('error', (error) => {
+        clearTimeout(timer);
+        reject(new HostError('FLEET_HOST_UNAVAILABLE', `the router's admin socket ${this.adminSocketPath} did not answer: ${error.message}`));
+      });
+      socket.on('close', () => {
+        clearTimeout(timer);
+        resolve(answer);
+      });
+    });
+  }
+
+  async #setEntry(map: string, key: string, value: string): Promise<void> {
+    const set = await this.command(`set map ${map} ${key} ${value}`);
+    if (/not found/i.test(set)) {
+      const added = await this.command(`add map ${map} ${key} ${value}`);
+      if (added.trim() !== '') throw new HostError('FLEET_HOST_UNAVAILABLE', `the router refused to add ${key} to its map: ${added.trim().slice(0, 200)}`);
+    } else if (set.trim() !== '') {
+      throw new HostError('FLEET_HOST_UNAVAILABLE', `the router refused to set ${key} in its map: ${set.trim().slice(0, 200)}`);
+    }
+  }
+
+  #spawn(extra: string[]): ChildProcess {
+    const log = openSync(this.logPath, 'a');
+    try {
+      const child = spawn(HAPROXY_BINARY, ['-f', this.configPath, '-db', ...extra], { stdio: ['ignore', log, log] });
+      this.options.onProcess?.(child);
+      return child;
+    } finally {
+      closeSync(log);
+    }
+  }
+
+  async #waitForSocket(): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    const child = this.#process;
+    while (Date.now() < deadline) {
+      if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) break;
+      if (existsSync(this.adminSocketPath) && (await this.command('show info').catch(() => '')).includes('Pid:')) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new HostError('CONFIG_INVALID', `HAProxy did not start (see ${this.logPath})`);
+  }
+
+  /** @throws {HostError} CONFIG_INVALID when `haproxy -c` refuses the configuration. */
+  #writeConfig(hosts: readonly RouterHost[]): void {
+    if (hosts.length > LIMITS.fleetHostsMax) throw new HostError('FLEET_INVALID', `a fleet has at most ${LIMITS.fleetHostsMax} hosts, got ${hosts.length}`);
+    const text = routerConfig(this, hosts);
+    const next = `${this.configPath}.next`;
+    writeFileSync(next, text, { mode: 0o600 });
+    const check = spawnSync(HAPROXY_BINARY, ['-c', '-f', next], { encoding: 'utf8' });
+    if (check.status !== 0) {
+      const alerts = `${check.stderr ?? ''}${check.stdout ?? ''}`.split('\n').filter((line) => /ALERT|error/i.test(line));
+      throw new HostError('CONFIG_INVALID', `HAProxy refuses the generated configuration: ${alerts.join(' ').slice(0, 800) || (check.error?.message ?? `exit ${check.status}`)}`);
+    }
+    renameSync(next, this.configPath);
+    this.#hosts = [...hosts];
+  }
+
+  #writeMaps(tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>): void {
+    writeAtomically(this.tenantsMapPath, mapText(tenants, tenantHex));
+    writeAtomically(this.legacyMapPath, mapText(legacy, (key) => key));
+  }
+}
+
+/**
+ * The HAProxy configuration for `hosts`. Tenant ids in the map lose their `t_` (the map is keyed by
+ * the 16 hex characters every credential carries). Values of the map are host names; an entry naming
+ * no known host falls through to `any`, where that host (if any) answers TENANT_MOVED.
+ */
+export function routerConfig(router: Pick<Router, 'options' | 'adminSocketPath' | 'tenantsMapPath' | 'legacyMapPath'>, hosts: readonly RouterHost[]): string {
+  const { bindHost, bindPort } = router.options;
+  const inter = router.options.checkIntervalMs ?? 1_000;
+  const lines = [
+    '# Written by host/fleet/haproxy.ts: the fleet controller rewrites it; do not edit.',
+    'global',
+    `  stats socket ${router.adminSocketPath} mode 600 level admin`,
+    // Each proxied connection holds two descriptors; HAProxy refuses to start past the FD limit.
+    `  maxconn ${router.options.maxConnections ?? 8_000}`,
+    'defaults',
+    '  mode http',
+    '  option http-keep-alive',
+    '  timeout connect 2s',
+    // A model answer may take MODEL_TIMEOUT_MS (30 s by default, 10 min at most) before its headers.
+    '  timeout client 65s',
+    '  timeout server 65s',
+    '  timeout http-request 10s',
+    '  timeout http-keep-alive 60s',
+    // An open chat (a WebSocket tunnel) stays up while it is used; the client's heartbeat keeps it so.
+    '  timeout tunnel 1h',
+    '  timeout client-fin 5s',
+    '  timeout server-fin 5s',
+    `  default-server check inter ${inter}ms fall 2 rise 1`,
+    'frontend ctx',
+    `  bind ${bindHost}:${bindPort}`,
+    '  http-request set-var(txn.bearer) req.hdr(authorization),word(2,\' \') if { req.hdr(authorization) -m beg "Bearer " }',
+    // A key that names its tenant: ctx_<tenant hex>_<key id>_<secret>.
+    '  http-request set-var(txn.hex) var(txn.bearer),field(2,_) if { var(txn.bearer) -m reg ^ctx_[0-9a-f]{16}_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$ }',
+    // A chat ticket: tkt_<tenant hex>_<random>.
+    '  http-request set-var(txn.hex) url_param(ticket),field(2,_) if !{ var(txn.hex) -m found } { url_param(ticket) -m reg ^tkt_[0-9a-f]{16}_[A-Za-z0-9_-]+$ }',
+    // An operator path naming a tenant: /v1/tenants/t_<tenant hex>[/…].
+    '  http-request set-var(txn.hex) path,field(4,/),regsub(^t_,) if !{ var(txn.hex) -m found } { path -m reg ^/v1/tenants/t_[0-9a-f]{16}(/|$) }',
+    `  http-request set-var(txn.host) var(txn.hex),map(${router.tenantsMapPath}) if { var(txn.hex) -m found }`,
+    // A key of the legacy shape, ctx_<key id>_<secret>, by its key id.
+    `  http-request set-var(txn.host) var(txn.bearer),field(2,_),map(${router.legacyMapPath}) if !{ var(txn.host) -m found } { var(txn.bearer) -m reg ^ctx_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$ }`,
+    // A host that no longer serves the tenant says where it went: correct the map on the way out.
+    `  http-response set-map(${router.tenantsMapPath}) %[var(txn.hex)] %[res.hdr(ctx-tenant-host)] if { status 421 } { var(txn.hex) -m found } { res.hdr(ctx-tenant-host) -m reg ^[a-z0-9][a-z0-9-]{0,31}$ }`,
+    '  use_backend host_%[var(txn.host)] if { var(txn.host) -m found }',
+    '  default_backend any',
+  ];
+  for (const host of hosts) {
+    // A tenant's requests go to its host while that host answers at all (a cell restarting makes it
+    // report ok:false for a moment, and the host itself then waits for the cell).
+    lines.push(`backend host_${host.name}`, '  option httpchk GET /healthz', '  http-check expect status 200', `  server ${host.name} ${host.address}`);
+  }
+  lines.push('backend any', '  balance roundrobin', '  option httpchk GET /healthz', '  http-check expect string \\"ok\\":true');
+  for (const host of hosts) lines.push(`  server ${host.name} ${host.address}`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** The map key of a tenant: its 16 hex characters (a `t_` prefix is dropped). */
+function tenantHex(tenantId: string): string {
+  return tenantId.startsWith('t_') ? tenantId.slice(2) : tenantId;
+}
+
+function mapText(entries: Iterable<[string, string]>, keyOf: (key: string) => string): string {
+  const parts: string[] = [];
+  for (const [key, value] of entries) parts.push(`${keyOf(key)} ${value}\n`);
+  return parts.join('');
+}
+
+function writeAtomically(path: string, text: string): void {
+  const next = `${path}.next`;
+  writeFileSync(next, text, { mode: 0o600 });
+  renameSync(next, path);
+}
