@@ -209,6 +209,9 @@ export class FleetController {
     const from = this.#placement.get(tenantId);
     if (from === undefined) throw new HostError('FLEET_INVALID', `no host of the fleet serves tenant ${tenantId}`);
     if (from === to) throw new HostError('FLEET_INVALID', `tenant ${tenantId} is already on host ${to}`);
+    if (this.#driving.size >= LIMITS.fleetMovesInFlightMax) {
+      throw new HostError('FLEET_MOVE_CONFLICT', `${LIMITS.fleetMovesInFlightMax} moves run already; try again when one has finished`);
+    }
     if ((await target.health()) === undefined) throw new HostError('FLEET_HOST_UNAVAILABLE', `host ${to} does not answer its health check; nothing was changed`);
     const now = Date.now();
     const move = this.#journal.record({ id: `mv_${randomBytes(6).toString('hex')}`, tenant: tenantId, from, to, step: 'planned', startedAt: now, updatedAt: now });
