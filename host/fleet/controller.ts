@@ -138,9 +138,7 @@ export class FleetController {
    */
   async refresh(): Promise<RefreshReport> {
     const routes = await this.#options.router.tenantRoutes().catch(() => new Map<string, string>());
-    const listings = await Promise.all(
-      [...this.#hosts.values()].map(async (host) => ({ host, listing: await host.listing().catch((error: unknown) => error as HostError) })),
-    );
+    const listings = await mapBounded([...this.#hosts.values()], async (host) => ({ host, listing: await host.listing().catch((error: unknown) => error as HostError) }));
     const unreachable = listings.filter(({ listing }) => listing instanceof Error).map(({ host }) => host.name);
     const reached = listings.filter((entry): entry is { host: HostClient; listing: HostListing } => !(entry.listing instanceof Error));
     const claims = new Map<string, string[]>();
@@ -311,8 +309,8 @@ export class FleetController {
   async view(): Promise<FleetView> {
     const states = await this.#options.router.serverStates().catch(() => [] as RouterServerState[]);
     const counts = this.#counts();
-    const hosts = await Promise.all(
-      [...this.#hosts.values()].map(async (host) => {
+    const hosts = await mapBounded(
+      [...this.#hosts.values()], async (host) => {
         const health = await host.health();
         return {
           name: host.name,
@@ -322,7 +320,7 @@ export class FleetController {
           tenants: counts.get(host.name) ?? 0,
           sessions: typeof health?.['sessions'] === 'number' ? health['sessions'] : null,
         };
-      }),
+      },
     );
     return { hosts, tenants: this.#placement.size, moves: this.#journal.active(), recentMoves: this.#journal.recent(20) };
   }
@@ -436,7 +434,7 @@ export class FleetController {
   }
 
   async #healthy(): Promise<Set<string>> {
-    const answers = await Promise.all([...this.#hosts.values()].map(async (host) => ({ name: host.name, health: await host.health() })));
+    const answers = await mapBounded([...this.#hosts.values()], async (host) => ({ name: host.name, health: await host.health() }));
     return new Set(answers.filter(({ health }) => health?.['ok'] === true).map(({ name }) => name));
   }
 
@@ -462,6 +460,24 @@ export class ControllerStopped extends Error {
     super('the controller stopped (test)');
     this.name = 'ControllerStopped';
   }
+}
+
+/** Calls to hosts at once when the controller asks every host (a fleet may have thousands). */
+const HOST_CALLS_AT_ONCE = 32;
+
+/** `Promise.all(items.map(action))` with at most HOST_CALLS_AT_ONCE actions running, results in order. */
+async function mapBounded<T, R>(items: readonly T[], action: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next;
+      next += 1;
+      results[index] = await action(items[index] as T);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(HOST_CALLS_AT_ONCE, items.length) }, worker));
+  return results;
 }
 
 function withoutError(move: MoveRecord): MoveRecord {

@@ -70,6 +70,8 @@ export class Router {
   readonly adminSocketPath: string;
   readonly logPath: string;
   #process: ChildProcess | undefined;
+  /** Every HAProxy started here and not yet exited: a soft-stopped one keeps its open tunnels until stop(). */
+  readonly #running = new Set<ChildProcess>();
   #hosts: RouterHost[] = [];
   #pendingMaps: { tenants: Iterable<[string, string]>; legacy: Iterable<[string, string]> } | undefined;
   #mapTimer: NodeJS.Timeout | undefined;
@@ -121,17 +123,22 @@ export class Router {
     await this.#waitForSocket();
   }
 
-  /** Stops HAProxy (SIGTERM: it closes its listener and connections) and waits for its exit. */
+  /**
+   * Stops HAProxy — the current process and any a reload soft-stopped that still carries tunnels —
+   * with SIGTERM (it closes its listeners and connections at once), and waits for them to exit.
+   */
   async stop(): Promise<void> {
     this.flushMaps();
-    const child = this.#process;
     this.#process = undefined;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
-    await exited;
-    clearTimeout(timer);
+    await Promise.all(
+      [...this.#running].map(async (child) => {
+        const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
     rmSync(this.adminSocketPath, { force: true });
   }
 
@@ -244,6 +251,8 @@ export class Router {
     const log = openSync(this.logPath, 'a');
     try {
       const child = spawn(HAPROXY_BINARY, ['-f', this.configPath, '-db', ...extra], { stdio: ['ignore', log, log] });
+      this.#running.add(child);
+      child.once('exit', () => this.#running.delete(child));
       this.options.onProcess?.(child);
       return child;
     } finally {
@@ -251,12 +260,18 @@ export class Router {
     }
   }
 
+  /**
+   * Waits until the admin socket is answered by the process just started — not by the one a reload
+   * replaces, which answers on the same path until the new one takes it over (and, once its
+   * listeners are ready, tells the old one to stop listening).
+   */
   async #waitForSocket(): Promise<void> {
     const deadline = Date.now() + 10_000;
     const child = this.#process;
     while (Date.now() < deadline) {
       if (child !== undefined && (child.exitCode !== null || child.signalCode !== null)) break;
-      if (existsSync(this.adminSocketPath) && (await this.command('show info').catch(() => '')).includes('Pid:')) return;
+      const info = existsSync(this.adminSocketPath) ? await this.command('show info').catch(() => '') : '';
+      if (new RegExp(`^Pid: ${child?.pid ?? -1}$`, 'm').test(info)) return;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     throw new HostError('CONFIG_INVALID', `HAProxy did not start (see ${this.logPath})`);

@@ -38,11 +38,16 @@ export class HostClient {
   readonly name: string;
   readonly url: string;
   readonly #operatorKey: string;
+  readonly #callMs: number;
+  readonly #transferMs: number;
 
-  constructor(address: HostAddress, operatorKey: string) {
+  /** @param deadlines of one call and of one transfer (LIMITS.fleetHostCallMsMax, fleetTransferMsMax by default). */
+  constructor(address: HostAddress, operatorKey: string, deadlines: { callMs?: number; transferMs?: number } = {}) {
     this.name = address.name;
     this.url = address.url.replace(/\/+$/, '');
     this.#operatorKey = operatorKey;
+    this.#callMs = deadlines.callMs ?? LIMITS.fleetHostCallMsMax;
+    this.#transferMs = deadlines.transferMs ?? LIMITS.fleetTransferMsMax;
   }
 
   /** `/healthz`, or undefined when the host does not answer. */
@@ -85,7 +90,7 @@ export class HostClient {
    * @throws {HostError} FLEET_HOST_UNAVAILABLE when either host fails mid-stream; either host's refusal.
    */
   async transferTo(target: HostClient, tenantId: string, exportKey: string): Promise<FleetTenantStatus & { entries: number; bytes: number }> {
-    const signal = AbortSignal.timeout(LIMITS.fleetTransferMsMax);
+    const signal = AbortSignal.timeout(this.#transferMs);
     const exported = await this.#fetch('GET', `/v1/tenants/${tenantId}/export`, { 'ctx-export-key': exportKey }, undefined, signal);
     if (!exported.ok || exported.body === null) throw await errorOf(this, exported);
     const imported = await target.#fetch(
@@ -105,7 +110,7 @@ export class HostClient {
       path,
       body === undefined ? {} : { 'content-type': 'application/json' },
       body === undefined ? undefined : JSON.stringify(body),
-      AbortSignal.timeout(LIMITS.fleetHostCallMsMax),
+      AbortSignal.timeout(this.#callMs),
     );
     if (!response.ok) throw await errorOf(this, response);
     return (await response.json()) as T;
