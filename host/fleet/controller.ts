@@ -6,7 +6,9 @@
  * is a copy, and the move journal (journal.ts) is the only state of its own.
  *
  * A move (see tenants/fleet-ops.ts for each host's side):
- *   planned → source freeze → frozen → export streamed into the target's import → imported
+ *   planned → a pre-copy streamed from the source (still writing) into the target's import →
+ *   precopied → source freeze → (if the source wrote since the pre-copy: frozen → export streamed
+ *   into the target's import again →) imported
  *   → source retire (TENANT_MOVED from now on; its sessions close with 1012) → retired
  *   → target activate → activated → router map flipped → routed → source shred → done.
  * Each step is recorded in the journal once it has succeeded, and every step is idempotent, so a
@@ -354,27 +356,43 @@ export class FleetController {
   /** Runs the step after `move.step` and records it. */
   async #step(move: MoveRecord, source: HostClient, target: HostClient, tenant: string): Promise<MoveRecord> {
     switch (move.step) {
-      case 'planned':
-        await source.step(tenant, 'freeze');
-        return this.#journal.record({ ...move, step: 'frozen', frozenAt: Date.now() });
-      case 'frozen': {
-        // A fresh export key per attempt, held in memory only: the bytes the controller relays
+      case 'planned': {
+        // A fresh export key per transfer, held in memory only: the bytes the controller relays
         // cannot be read by anyone who did not see this move happen.
+        const copied = await source.transferTo(target, tenant, newExportKey(), true);
+        return this.#journal.record({ ...move, step: 'precopied', entries: copied.entries, bytes: copied.bytes, precopyMark: copied.writeMark });
+      }
+      case 'precopied': {
+        const frozen = await source.step(tenant, 'freeze');
+        const kept = typeof frozen.writeMark === 'string' && frozen.writeMark !== '' && frozen.writeMark === move.precopyMark;
+        // Nothing written since the pre-copy: it is the whole tenant, and the freeze lasts only the
+        // steps that follow. Otherwise it is copied again, frozen.
+        return this.#journal.record({ ...move, step: kept ? 'imported' : 'frozen', frozenAt: Date.now(), precopyKept: kept });
+      }
+      case 'frozen': {
         const imported = await source.transferTo(target, tenant, newExportKey());
         return this.#journal.record({ ...move, step: 'imported', entries: imported.entries, bytes: imported.bytes });
       }
-      case 'imported':
+      case 'imported': {
+        // Past this step only the target can serve the tenant: check it still holds the whole copy.
+        const arrived = await target.status(tenant);
+        if (arrived.state !== 'serving' && !(arrived.state === 'incoming' && arrived.complete === true)) {
+          // The target lost its copy (a restart cut an import short, say): copy again, frozen.
+          this.#options.logger?.warn({ move: move.id, tenant, state: arrived.state }, 'the target holds no complete copy; copying again');
+          return this.#journal.record({ ...move, step: 'frozen' });
+        }
         await source.step(tenant, 'retire', { to: target.name });
         return this.#journal.record({ ...move, step: 'retired' });
+      }
       case 'retired':
         await target.step(tenant, 'activate');
-        return this.#journal.record({ ...move, step: 'activated', writableAt: Date.now() });
+        return this.#journal.record({ ...move, step: 'activated' });
       case 'activated':
         this.#placement.set(tenant, target.name);
         await this.#options.router.routeTenant(tenant, target.name);
         await this.#options.router.routeLegacyKeys(this.#legacyKeys.get(tenant) ?? [], target.name);
         this.#saveMaps();
-        return this.#journal.record({ ...move, step: 'routed' });
+        return this.#journal.record({ ...move, step: 'routed', writableAt: Date.now() });
       case 'routed':
         await source.step(tenant, 'shred');
         return this.#journal.record({ ...move, step: 'done' });

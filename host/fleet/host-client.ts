@@ -70,9 +70,9 @@ export class HostClient {
     return this.#call<FleetTenantStatus>('GET', `/v1/tenants/${tenantId}/fleet`);
   }
 
-  /** Runs a move step on the host (freeze, unfreeze, activate, shred; retire with `to`). */
-  step(tenantId: string, step: 'freeze' | 'unfreeze' | 'activate' | 'shred' | 'retire', body?: unknown): Promise<FleetTenantStatus> {
-    return this.#call<FleetTenantStatus>('POST', `/v1/tenants/${tenantId}/${step}`, body ?? (step === 'retire' ? {} : undefined));
+  /** Runs a move step on the host (freeze, unfreeze, activate, shred; retire with `to`); a freeze answers the tenant's write mark too. */
+  step(tenantId: string, step: 'freeze' | 'unfreeze' | 'activate' | 'shred' | 'retire', body?: unknown): Promise<FleetTenantStatus & { writeMark?: string | null }> {
+    return this.#call<FleetTenantStatus & { writeMark?: string | null }>('POST', `/v1/tenants/${tenantId}/${step}`, body ?? (step === 'retire' ? {} : undefined));
   }
 
   /**
@@ -86,12 +86,14 @@ export class HostClient {
   /**
    * Streams the tenant's sealed export from this host into `target`'s import, without holding it:
    * the controller relays bytes it cannot read without the export key, which it keeps in memory only.
-   * @returns what the target reports: entries and bytes imported, and the tenant's state there.
+   * A `precopy` is taken while the tenant still writes (see tenants/fleet-ops.ts).
+   * @returns what the target reports (entries and bytes imported, the tenant's state there) and the
+   *   source's write mark for the snapshot.
    * @throws {HostError} FLEET_HOST_UNAVAILABLE when either host fails mid-stream; either host's refusal.
    */
-  async transferTo(target: HostClient, tenantId: string, exportKey: string): Promise<FleetTenantStatus & { entries: number; bytes: number }> {
+  async transferTo(target: HostClient, tenantId: string, exportKey: string, precopy = false): Promise<FleetTenantStatus & { entries: number; bytes: number; writeMark: string }> {
     const signal = AbortSignal.timeout(this.#transferMs);
-    const exported = await this.#fetch('GET', `/v1/tenants/${tenantId}/export`, { 'ctx-export-key': exportKey }, undefined, signal);
+    const exported = await this.#fetch('GET', `/v1/tenants/${tenantId}/export${precopy ? '?precopy=1' : ''}`, { 'ctx-export-key': exportKey }, undefined, signal);
     if (!exported.ok || exported.body === null) throw await errorOf(this, exported);
     const imported = await target.#fetch(
       'POST',
@@ -101,7 +103,8 @@ export class HostClient {
       signal,
     );
     if (!imported.ok) throw await errorOf(target, imported);
-    return (await imported.json()) as FleetTenantStatus & { entries: number; bytes: number };
+    const result = (await imported.json()) as FleetTenantStatus & { entries: number; bytes: number };
+    return { ...result, writeMark: exported.headers.get('ctx-write-mark') ?? '' };
   }
 
   async #call<T>(method: string, path: string, body?: unknown): Promise<T> {

@@ -10,15 +10,17 @@ import { dirname } from 'node:path';
 
 /**
  * How far a move got; each is recorded once its step has succeeded:
- * `planned` → `frozen` (source writes refused) → `imported` (target holds a complete incoming copy)
- * → `retired` (source answers TENANT_MOVED) → `activated` (target serves) → `routed` (the router
- * sends the tenant to the target) → `done` (source copy shredded). `rolled-back`: the source serves
- * and writes again, and the target's copy is gone (or listed in `cleanup`).
+ * `planned` → `precopied` (the target holds a copy taken while the source still wrote) → `frozen`
+ * (source writes refused; the pre-copy is stale) → `imported` (the target holds a complete copy;
+ * straight from `precopied` when the source wrote nothing since) → `retired` (source answers
+ * TENANT_MOVED) → `activated` (target serves) → `routed` (the router sends the tenant to the
+ * target) → `done` (source copy shredded). `rolled-back`: the source serves and writes again, and
+ * the target's copy is gone (or listed in `cleanup`).
  */
-export type MoveStep = 'planned' | 'frozen' | 'imported' | 'retired' | 'activated' | 'routed' | 'done' | 'rolled-back';
+export type MoveStep = 'planned' | 'precopied' | 'frozen' | 'imported' | 'retired' | 'activated' | 'routed' | 'done' | 'rolled-back';
 
 /** The steps in order, for comparisons. */
-export const MOVE_STEPS: readonly MoveStep[] = ['planned', 'frozen', 'imported', 'retired', 'activated', 'routed', 'done'];
+export const MOVE_STEPS: readonly MoveStep[] = ['planned', 'precopied', 'frozen', 'imported', 'retired', 'activated', 'routed', 'done'];
 
 /** One move as the journal holds it. */
 export interface MoveRecord {
@@ -29,12 +31,16 @@ export interface MoveRecord {
   step: MoveStep;
   startedAt: number;
   updatedAt: number;
-  /** When the source stopped taking writes, and when the target started (the frozen window). */
+  /** When the source stopped taking writes, and when the router began sending the tenant to the target, which takes them (the frozen window). */
   frozenAt?: number;
   writableAt?: number;
-  /** Entries and bytes the transfer carried. */
+  /** Entries and bytes the (last) transfer carried. */
   entries?: number;
   bytes?: number;
+  /** The source's write mark at the pre-copy's snapshot. */
+  precopyMark?: string;
+  /** Whether the pre-copy was whole at the freeze (no second transfer under the freeze). */
+  precopyKept?: boolean;
   /** The last failure, while the move waits to be resumed or rolled back. */
   error?: string;
   /** Hosts still holding a discarded incoming copy (they were down during the rollback). */

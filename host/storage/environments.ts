@@ -4,7 +4,7 @@
  * than `openMax` are open. A tenant's directory is `DATA_DIR/tenants/<tenant id>`; its data key is
  * unwrapped from the registry only to open it.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostError } from '../errors.ts';
@@ -27,6 +27,10 @@ interface OpenEnvironment {
   retiring: boolean;
   /** Above 0 while {@link TenantEnvironments.allowWritesDuring} runs: the move's own writes pass the freeze. */
   writesAllowed: number;
+  /** Random per opening, with `writes`: the write mark (see {@link TenantEnvironments.writeMark}). */
+  instance: string;
+  /** Writes made through this opening (a transaction counts once; an asynchronous write when made and when it lands). */
+  writes: number;
 }
 
 /** Options for {@link TenantEnvironments}. */
@@ -103,8 +107,11 @@ export class TenantEnvironments {
     const env = openKvEnvironment({ path, encryptionKey: dataKey });
     let entry: OpenEnvironment | undefined;
     let store: TenantStore;
+    const counted = (): void => {
+      if (entry !== undefined) entry.writes += 1;
+    };
     try {
-      store = new TenantStore(guardWrites(env, () => this.#assertWritable(tenant.id, entry)), createHmac('sha256', dataKey).update('ctx-host/provenance').digest());
+      store = new TenantStore(guardWrites(env, () => this.#assertWritable(tenant.id, entry), counted), createHmac('sha256', dataKey).update('ctx-host/provenance').digest());
       store.initialise(isNew, tenant.id);
     } catch (error) {
       void env.close();
@@ -112,7 +119,7 @@ export class TenantEnvironments {
       // A wrong key can make LMDB fail while opening its tables (MDB_PAGE_NOTFOUND).
       throw new HostError('STORAGE_MASTER_KEY', `the data key of tenant ${tenant.id} does not decrypt its environment`);
     }
-    entry = { env, store, leases: 0, lastUsed: performance.now(), retiring: false, writesAllowed: 0 };
+    entry = { env, store, leases: 0, lastUsed: performance.now(), retiring: false, writesAllowed: 0, instance: randomBytes(8).toString('hex'), writes: 0 };
     return entry;
   }
 
@@ -129,6 +136,19 @@ export class TenantEnvironments {
       throw new HostError('TENANT_FROZEN', `tenant ${tenantId} is being moved to another host and takes no writes for a moment; reads and chats go on, retry shortly`);
     }
     if (state?.state === 'moved') throw tenantMovedError(tenantId, state.to);
+  }
+
+  /**
+   * The tenant's write mark in this process: equal at two moments only if nothing was written to
+   * its environment in between, through this opening of it (a reopened environment has another
+   * mark, so a mark never wrongly stays equal). A move copies a tenant while it still takes writes,
+   * then freezes it and compares marks: equal, and the copy is already complete.
+   * An asynchronous write (caches only) made before a copy and landing after it may be missing
+   * from the copy: a cache miss on the new host, never a wrong answer. Undefined when not open.
+   */
+  writeMark(tenantId: string): string | undefined {
+    const entry = this.#open.get(tenantId);
+    return entry === undefined ? undefined : `${entry.instance}:${entry.writes}`;
   }
 
   /**
@@ -207,15 +227,19 @@ export class TenantEnvironments {
 }
 
 /**
- * The environment with every write checked first: a write transaction once at its start (the writes
- * inside it are not checked again), a write outside one each time. Reads pass untouched.
+ * The environment with every write checked first, and counted: a write transaction once at its
+ * start (the writes inside it are not checked again), a write outside one each time, an
+ * asynchronous one when made and again when it lands. Reads pass untouched.
  */
-function guardWrites(env: KvEnvironment, check: () => void): KvEnvironment {
+function guardWrites(env: KvEnvironment, check: () => void, counted: () => void): KvEnvironment {
   let depth = 0;
   const wrapped = new Map<string, KvTable<unknown>>();
   const guard = (): void => {
-    if (depth === 0) check();
+    if (depth > 0) return;
+    check();
+    counted();
   };
+  const landed = <T>(write: Promise<T>): Promise<T> => write.finally(counted);
   const wrap = <V>(name: string, table: KvTable<V>): KvTable<V> => {
     const known = wrapped.get(name);
     if (known !== undefined) return known as KvTable<V>;
@@ -237,7 +261,7 @@ function guardWrites(env: KvEnvironment, check: () => void): KvEnvironment {
         } catch (error) {
           return Promise.reject(error);
         }
-        return table.putLater(key, value);
+        return landed(table.putLater(key, value));
       },
       removeLater: (key) => {
         try {
@@ -245,7 +269,7 @@ function guardWrites(env: KvEnvironment, check: () => void): KvEnvironment {
         } catch (error) {
           return Promise.reject(error);
         }
-        return table.removeLater(key);
+        return landed(table.removeLater(key));
       },
     };
     wrapped.set(name, guarded as KvTable<unknown>);

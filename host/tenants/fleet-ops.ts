@@ -4,9 +4,11 @@
  * host (storage/registry.ts, TenantFleetState), changes it in one registry write, and is idempotent,
  * so a controller that lost track of a move can repeat any step:
  *
- * 1. source `freeze`: writes are refused (TENANT_FROZEN); reads and chats go on.
- * 2. source `export` (frozen only) → target `import`: the copy lands as `incoming`, which serves
- *    nothing, and is marked complete only once the whole file imported.
+ * 1. source `export` as a pre-copy (the tenant still writes) → target `import`: the copy lands as
+ *    `incoming`, which serves nothing, and is marked complete only once the whole file imported.
+ * 2. source `freeze`: writes are refused (TENANT_FROZEN); reads and chats go on. If the tenant's
+ *    write mark is the pre-copy's, the copy is already whole; otherwise the frozen tenant is
+ *    exported again and that copy replaces the incoming one.
  * 3. source `retire`: the tombstone (`moved`, naming the target) refuses every credential with
  *    TENANT_MOVED, and the tenant's sessions here close with 1012 (clients reconnect).
  * 4. target `activate`: the complete copy serves.
@@ -83,17 +85,31 @@ export function unfreezeTenant(registry: Registry, tenantId: string): FleetTenan
 }
 
 /**
- * Writes a frozen tenant's sealed export to `path` (see tenant-file.ts): one LMDB snapshot, taken
- * after every write the freeze let through. The export's own audit entry passes the freeze.
- * @returns entries written per table.
- * @throws {HostError} TENANT_STATE_CONFLICT unless the tenant is frozen here; TENANT_NOT_FOUND.
+ * Writes the tenant's sealed export to `path` (see tenant-file.ts) in one LMDB snapshot. A move's
+ * export is of a frozen tenant (nothing written after it can be lost), except its pre-copy: a copy
+ * taken while the tenant still writes, which the move keeps only if the tenant's write mark is the
+ * same once it is frozen (see TenantEnvironments.writeMark). The export's own audit entry passes a
+ * freeze, and is part of the snapshot and of the mark returned.
+ * @returns entries written per table, and the write mark the snapshot corresponds to.
+ * @throws {HostError} TENANT_STATE_CONFLICT unless the tenant is frozen here (or serves, for a
+ *   pre-copy); TENANT_NOT_FOUND.
  */
-export function exportFrozenTenant(authority: TenantAuthority, operator: OperatorCredential, tenantId: string, path: string, exportKey: Buffer): Record<string, number> {
+export function exportTenantForMove(
+  authority: TenantAuthority,
+  operator: OperatorCredential,
+  tenantId: string,
+  path: string,
+  exportKey: Buffer,
+  precopy = false,
+): { counts: Record<string, number>; writeMark: string } {
   const status = fleetStatus(authority.registry, tenantId);
-  if (status.state !== 'frozen') throw conflict(status, 'export', 'freeze it first, so that nothing written after the export is lost');
+  const allowed = status.state === 'frozen' || (precopy && status.state === 'serving');
+  if (!allowed) throw conflict(status, 'export', precopy ? 'a pre-copy is of a tenant that serves here' : 'freeze it first, so that nothing written after the export is lost');
   const scope = mintScopeForOperator(authority, operator, tenantId);
   try {
-    return authority.environments.allowWritesDuring(tenantId, () => exportTenantFile(scope, authority.registry, path, exportKey));
+    // Synchronous from here to the mark: no write can come between the snapshot and the mark.
+    const counts = authority.environments.allowWritesDuring(tenantId, () => exportTenantFile(scope, authority.registry, path, exportKey));
+    return { counts, writeMark: authority.environments.writeMark(tenantId) ?? '' };
   } finally {
     scope.release();
   }

@@ -19,7 +19,7 @@ import type { HostLogger } from '../log.ts';
 import type { OperatorCredential, TenantAuthority } from '../tenants/scope.ts';
 import {
   activateTenant,
-  exportFrozenTenant,
+  exportTenantForMove,
   fleetStatus,
   freezeTenant,
   importIncomingTenant,
@@ -65,7 +65,8 @@ export function fleetRoutes(services: FleetRouteServices): Route[] {
       handle: (_operator, _request, params) => {
         const status = freezeTenant(registry, params[0] ?? '');
         logger.info({ tenant: status.tenant }, 'tenant frozen for a move');
-        return status;
+        // Read after the freeze took effect: no write can follow it, so this is the final mark.
+        return { ...status, writeMark: authority.environments.writeMark(status.tenant) ?? null };
       },
     },
     {
@@ -149,24 +150,29 @@ async function listFleetTenants(services: FleetRouteServices): Promise<unknown> 
 }
 
 /**
- * `GET /v1/tenants/:id/export` with the export key in `ctx-export-key`: the frozen tenant's sealed
- * export, written to a spool file in one snapshot, then streamed (and the file removed).
+ * `GET /v1/tenants/:id/export[?precopy=1]` with the export key in `ctx-export-key`: the tenant's
+ * sealed export (of a frozen tenant; a pre-copy of one that still serves), written to a spool file
+ * in one snapshot, then streamed (and the file removed). `ctx-write-mark` is the snapshot's write mark.
  */
 function exportRoute(services: FleetRouteServices, operator: OperatorCredential, request: IncomingMessage, tenantId: string): RawResponse {
   const key = exportKeyOf(request);
+  const precopy = new URL(request.url ?? '/', 'http://localhost').searchParams.get('precopy') === '1';
   const path = spoolPath(services.dataDir, tenantId, 'export');
-  let counts: Record<string, number>;
+  let exported: { counts: Record<string, number>; writeMark: string };
+  const started = performance.now();
   try {
-    counts = exportFrozenTenant(services.authority, operator, tenantId, path, key);
+    exported = exportTenantForMove(services.authority, operator, tenantId, path, key, precopy);
   } catch (error) {
     rmSync(path, { force: true });
     throw error;
   }
-  const entries = Object.values(counts).reduce((sum, count) => sum + count, 0);
-  services.logger.info({ tenant: tenantId, entries, bytes: statSync(path).size }, 'tenant exported for a move');
+  const entries = Object.values(exported.counts).reduce((sum, count) => sum + count, 0);
+  const bytes = statSync(path).size;
+  services.logger.info({ tenant: tenantId, entries, bytes, precopy, durationMs: Math.round(performance.now() - started) }, 'tenant exported for a move');
   return new RawResponse('application/octet-stream', streamThenRemove(path), 200, {
-    'content-length': String(statSync(path).size),
+    'content-length': String(bytes),
     'ctx-export-entries': String(entries),
+    'ctx-write-mark': exported.writeMark,
   });
 }
 

@@ -208,13 +208,36 @@ test('a stale router entry: one TENANT_MOVED answer corrects it; a client ends u
   assert.is((await plainGet(`${fleet.url}/v1/documents`, c.apiKey)).status, 200);
 });
 
+test('a write after the pre-copy: the freeze sees it, the tenant is copied again (frozen), and the write arrives; a quiet tenant keeps its pre-copy', async () => {
+  const tenant = await create('Delta Writer');
+  assert.is((await fleet.request('POST', '/v1/documents', tenant.apiKey, { documents: [{ id: 'first', text: 'Before the move.' }] })).status, 200);
+  const written: string[] = [];
+  const controller = await fleet.fleet.reopenController(async (move) => {
+    if (move.step !== 'precopied' || move.tenant !== tenant.id) return;
+    const late = await fleet.request('POST', '/v1/documents', tenant.apiKey, { documents: [{ id: 'late', text: 'Written while the pre-copy was on its way.' }] });
+    if (late.status === 200) written.push('late');
+  });
+  try {
+    const target = fleet.fleet.hosts.map((host) => host.name).find((name) => name !== tenant.host) as string;
+    const move = await within(controller.moveTenant(tenant.id, target), 'the move', 120_000);
+    assert.equal([move.step, move.precopyKept, written], ['done', false, ['late']]);
+    const stored = (await fleet.request('GET', '/v1/documents', tenant.apiKey)).body.documents.map((document: any) => document.id).sort();
+    assert.equal(stored, ['first', 'late']);
+    const back = await within(controller.moveTenant(tenant.id, tenant.host), 'the move back', 120_000);
+    assert.is(back.precopyKept, true, 'nothing was written during that one: the pre-copy was the whole tenant');
+    assert.ok((back.writableAt ?? 0) >= (back.frozenAt ?? 0));
+  } finally {
+    await fleet.fleet.reopenController();
+  }
+});
+
 test(`moves in flight: ${LIMITS.fleetMovesInFlightMax} at once run, one more is refused; a tenant has one move at a time`, async () => {
   const tenants = await Promise.all(Array.from({ length: LIMITS.fleetMovesInFlightMax + 1 }, (_, index) => create(`Mover ${index}`)));
   let release: () => void = () => undefined;
   const gate = new Promise<void>((resolve) => (release = resolve));
   const held = new Set<string>();
   const controller = await fleet.fleet.reopenController(async (move) => {
-    if (move.step !== 'frozen') return;
+    if (move.step !== 'precopied') return;
     held.add(move.id);
     await gate;
   });

@@ -61,13 +61,13 @@ async function failedMove(tenant: Tenant, to: string): Promise<{ code: string; m
   return { code, move };
 }
 
-test('target killed before the transfer: the source still serves (frozen); rollback makes it writable; the target\'s copy is cleaned once it is back', async () => {
+test('target killed after the pre-copy: the source still serves (frozen, never retired); rollback makes it writable; the target\'s copy is cleaned once it is back', async () => {
   const tenant = await tenantWithData('Target Dies');
   const target = otherHost(tenant.host);
-  fault = { tenant: tenant.id, step: 'frozen', act: () => fleet.fleet.host(target).kill() };
+  fault = { tenant: tenant.id, step: 'precopied', act: () => fleet.fleet.host(target).kill() };
   const { code, move } = await failedMove(tenant, target);
   assert.is(code, 'FLEET_HOST_UNAVAILABLE');
-  assert.is(move.step, 'frozen');
+  assert.is(move.step, 'imported', 'the source is frozen; it is not retired while the target does not answer');
   assert.equal(await fleet.servingCopies(tenant.id), [tenant.host], 'one serving copy: the source');
   assert.equal(await documentIds(tenant), ['hours', 'tyres'], 'reads go on');
   const frozen = await fleet.request('POST', '/v1/documents', tenant.apiKey, { documents: [{ id: 'later', text: 'Written after the rollback.' }] });
@@ -90,11 +90,12 @@ test('target killed before the transfer: the source still serves (frozen); rollb
 });
 
 test('source killed once frozen: no copy serves while it is down, the freeze survives its restart, and the move resumes', async () => {
-  const tenant = await tenantWithData('Source Dies Early');
+  const tenant = await tenantWithData('Source Dies Frozen');
   const target = otherHost(tenant.host);
-  fault = { tenant: tenant.id, step: 'frozen', act: () => fleet.fleet.host(tenant.host).kill() };
+  fault = { tenant: tenant.id, step: 'imported', act: () => fleet.fleet.host(tenant.host).kill() };
   const { code, move } = await failedMove(tenant, target);
   assert.is(code, 'FLEET_HOST_UNAVAILABLE');
+  assert.is(move.step, 'imported');
   assert.equal(await fleet.servingCopies(tenant.id), [], 'the only copy is on the host that is down');
   const onTarget = (await fleet.hostRequest(target, 'GET', `/v1/tenants/${tenant.id}/fleet`)).body;
   assert.ok(onTarget.state === 'absent' || onTarget.state === 'incoming', `nothing serves on the target: ${JSON.stringify(onTarget)}`);
@@ -107,6 +108,23 @@ test('source killed once frozen: no copy serves while it is down, the freeze sur
   assert.is(resumed.step, 'done');
   assert.equal(await fleet.servingCopies(tenant.id), [target]);
   assert.equal(await documentIds(tenant), ['hours', 'tyres']);
+});
+
+test('source killed before the freeze: after its restart it writes again; the resumed move sees the pre-copy is stale and copies again', async () => {
+  const tenant = await tenantWithData('Source Dies Early');
+  const target = otherHost(tenant.host);
+  fault = { tenant: tenant.id, step: 'precopied', act: () => fleet.fleet.host(tenant.host).kill() };
+  const { code, move } = await failedMove(tenant, target);
+  assert.equal([code, move.step], ['FLEET_HOST_UNAVAILABLE', 'precopied']);
+  assert.equal(await fleet.servingCopies(tenant.id), [], 'the pre-copy on the target serves nothing');
+  await within(fleet.fleet.host(tenant.host).start(), 'the source restarts', 180_000);
+  await eventually(async () => (await fleet.fleet.router.serverStates()).every((state) => state.status === 'UP'), 'the router sees the source again', 30_000);
+  assert.equal(await fleet.servingCopies(tenant.id), [tenant.host]);
+  assert.is((await fleet.request('POST', '/v1/documents', tenant.apiKey, { documents: [{ id: 'after', text: 'Written after the restart.' }] })).status, 200, 'never frozen: it writes');
+  const resumed = await within(fleet.fleet.controller.resume(move.id), 'the resumed move', 120_000);
+  assert.equal([resumed.step, resumed.precopyKept], ['done', false], 'another process wrote (or might have): copied again, frozen');
+  assert.equal(await fleet.servingCopies(tenant.id), [target]);
+  assert.equal(await documentIds(tenant), ['after', 'hours', 'tyres']);
 });
 
 test('source killed once retired: the target takes over, and the shred finishes when the source is back', async () => {
