@@ -12,7 +12,9 @@
  *   before and after the verifier (bench/cache-*.ts);
  * - resident memory per idle live session at 1,000 and 10,000 sessions (server in a child process);
  * - the leak guard per ask with 10,000 tenants, master key rotation and the leak audit (bench/guard.ts);
- * - a soak of connections reset during the WebSocket upgrade: the host stays up (bench/resets.ts).
+ * - a soak of connections reset during the WebSocket upgrade: the host stays up (bench/resets.ts);
+ * - the fleet: moving a tenant of 10,000 chunks between hosts, asks per second through HAProxy
+ *   beside direct (bench/fleet.ts), and the 1,000-host plan's simulation (bench/fleet-plan.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,6 +28,8 @@ import { measureAuthTiming } from './auth.ts';
 import { measureCacheQuality, printCacheQuality } from './cache-quality.ts';
 import { measureCacheSpeed, printCacheSpeed } from './cache-speed.ts';
 import { measureEcho } from './echo.ts';
+import { runFleetBenchmarks } from './fleet.ts';
+import { runFleetPlan } from './fleet-plan.ts';
 import { runGuardBenchmarks } from './guard.ts';
 import { measureSessionMemory } from './memory.ts';
 import { runPluginBenchmarks } from './plugins.ts';
@@ -118,6 +122,8 @@ async function main(): Promise<void> {
   await runPluginBenchmarks(quick);
   await runGuardBenchmarks(quick);
   await runResetSoak(quick ? 1_000 : 5_000);
+  await runFleetBenchmarks(quick);
+  await runFleetPlan(quick);
 }
 
 async function createTenant(url: string): Promise<{ apiKey: string }> {

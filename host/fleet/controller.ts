@@ -35,8 +35,10 @@ import { leastLoaded } from './placement.ts';
 /** What the controller needs of the router (host/fleet/haproxy.ts's Router). */
 export interface RouterControl {
   routeTenant(tenantId: string, host: string): Promise<void>;
+  routeNewTenant(tenantId: string, host: string): Promise<void>;
+  routeTenants(entries: Iterable<[string, string]>): Promise<void>;
   routeLegacyKeys(keyIds: readonly string[], host: string): Promise<void>;
-  saveMaps(tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>): void;
+  saveMaps(tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>, all?: boolean): void;
   tenantRoutes(): Promise<Map<string, string>>;
   serverStates(): Promise<RouterServerState[]>;
   reload(hosts: readonly RouterHost[]): Promise<void>;
@@ -162,14 +164,11 @@ export class FleetController {
       if (hosts.length > 1) conflicts.push({ tenant, hosts });
       this.#placement.set(tenant, hosts[0] as string);
     }
-    let corrected = 0;
-    for (const [tenant, host] of this.#placement) {
-      if (routes.get(tenant) === host) continue;
-      await this.#options.router.routeTenant(tenant, host);
-      corrected += 1;
-    }
+    const corrections = [...this.#placement].filter(([tenant, host]) => routes.get(tenant) !== host);
+    await this.#options.router.routeTenants(corrections);
+    const corrected = corrections.length;
     for (const [tenant, keyIds] of this.#legacyKeys) await this.#options.router.routeLegacyKeys(keyIds, this.#placement.get(tenant) as string);
-    this.#saveMaps();
+    this.#saveMaps(true);
     if (conflicts.length > 0) this.#options.logger?.error({ conflicts }, 'tenants claimed by more than one host');
     return { tenants: this.#placement.size, unreachable, conflicts, corrected };
   }
@@ -186,7 +185,7 @@ export class FleetController {
     if (chosen === undefined) throw new HostError('FLEET_HOST_UNAVAILABLE', 'no host of the fleet is healthy: no tenant can be created');
     const created = await this.#client(chosen).createTenant(name);
     this.#placement.set(created.tenant.id, chosen);
-    await this.#options.router.routeTenant(created.tenant.id, chosen);
+    await this.#options.router.routeNewTenant(created.tenant.id, chosen);
     this.#saveMaps();
     this.#options.logger?.info({ tenant: created.tenant.id, host: chosen }, 'tenant created on the least-loaded host');
     return { ...created, host: chosen };
@@ -462,13 +461,13 @@ export class FleetController {
     return counts;
   }
 
-  #saveMaps(): void {
+  #saveMaps(all = false): void {
     const legacy: [string, string][] = [];
     for (const [tenant, keyIds] of this.#legacyKeys) {
       const host = this.#placement.get(tenant);
       if (host !== undefined) for (const keyId of keyIds) legacy.push([keyId, host]);
     }
-    this.#options.router.saveMaps([...this.#placement], legacy);
+    this.#options.router.saveMaps([...this.#placement], legacy, all);
   }
 }
 

@@ -5,8 +5,11 @@
  *
  * - Every HTTP request and WebSocket upgrade is routed by the tenant it names — from
  *   `Authorization: Bearer ctx_<tenant hex>_…`, from `?ticket=tkt_<tenant hex>_…`, or from an
- *   operator path `/v1/tenants/t_<tenant hex>/…` — looked up in `tenants.map` (tenant hex → host
- *   name), which picks the host's backend. An API key of the legacy shape (`ctx_<key id>_<secret>`)
+ *   operator path `/v1/tenants/t_<tenant hex>/…` — looked up in a map (tenant hex → host name),
+ *   which picks the host's backend. The map is split in 16 files by the tenant's first hex digit
+ *   (`tenants-0.map` … `tenants-f.map`): HAProxy 2.6's `set map` walks its whole map, which costs
+ *   ~125 ms at a million entries and holds one of its threads meanwhile; a sixteenth of that is
+ *   ~8 ms (figures in the README). An API key of the legacy shape (`ctx_<key id>_<secret>`)
  *   names no tenant; it is looked up by its key id in `legacy-keys.map`. A request naming no tenant
  *   (health, pages, operator routes for the whole host) goes to any healthy host.
  * - The maps change at run time over the admin socket (`set map`, `add map`), and are also written
@@ -56,6 +59,10 @@ export interface RouterServerState {
   status: string;
 }
 
+/** The tenant map's shards: one per first hex digit of the tenant id. */
+const MAP_SHARDS = [...'0123456789abcdef'];
+/** `set map` commands sent on one admin connection by {@link Router.routeTenants}. */
+const ROUTE_BATCH = 100;
 /** How long a runtime API command may take before it counts as failed. */
 const COMMAND_MS_MAX = 5_000;
 /** The map files are rewritten at most this often: the runtime API has the change at once. */
@@ -65,7 +72,8 @@ const MAP_WRITE_DELAY_MS = 200;
 export class Router {
   readonly options: RouterOptions;
   readonly configPath: string;
-  readonly tenantsMapPath: string;
+  /** The tenant map's shard files, by the tenant's first hex digit. */
+  readonly tenantsMapPaths: readonly string[];
   readonly legacyMapPath: string;
   readonly adminSocketPath: string;
   readonly logPath: string;
@@ -74,13 +82,15 @@ export class Router {
   readonly #running = new Set<ChildProcess>();
   #hosts: RouterHost[] = [];
   #pendingMaps: { tenants: Iterable<[string, string]>; legacy: Iterable<[string, string]> } | undefined;
+  /** Map files whose entries changed at run time since they were last written (or all of them). */
+  readonly #dirty = new Set<string>();
   #mapTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RouterOptions) {
     this.options = options;
     mkdirSync(options.dir, { recursive: true, mode: 0o700 });
     this.configPath = join(options.dir, 'haproxy.cfg');
-    this.tenantsMapPath = join(options.dir, 'tenants.map');
+    this.tenantsMapPaths = MAP_SHARDS.map((digit) => join(options.dir, `tenants-${digit}.map`));
     this.legacyMapPath = join(options.dir, 'legacy-keys.map');
     this.adminSocketPath = join(options.dir, 'admin.sock');
     this.logPath = join(options.dir, 'haproxy.log');
@@ -152,7 +162,44 @@ export class Router {
    * @throws {HostError} FLEET_HOST_UNAVAILABLE when the admin socket does not answer or refuses.
    */
   async routeTenant(tenantId: string, host: string): Promise<void> {
-    await this.#setEntry(this.tenantsMapPath, tenantHex(tenantId), host);
+    await this.#setEntry(this.tenantsMapPathOf(tenantId), tenantHex(tenantId), host);
+  }
+
+  /** The shard file of the tenant map that holds `tenantId` (or its 16 hex characters). */
+  tenantsMapPathOf(tenantId: string): string {
+    return this.tenantsMapPaths[MAP_SHARDS.indexOf(tenantHex(tenantId).charAt(0))] ?? (this.tenantsMapPaths[0] as string);
+  }
+
+  /**
+   * Routes a tenant that is new to the map (just created): `add map` only, which is cheap whatever
+   * the map's size, where `set map` walks the whole map in HAProxy 2.6 (README, Fleet: figures).
+   * @throws {HostError} FLEET_HOST_UNAVAILABLE when the admin socket does not answer or refuses.
+   */
+  async routeNewTenant(tenantId: string, host: string): Promise<void> {
+    this.#dirty.add(this.tenantsMapPathOf(tenantId));
+    const added = await this.command(`add map ${this.tenantsMapPathOf(tenantId)} ${tenantHex(tenantId)} ${host}`);
+    if (added.trim() !== '') throw new HostError('FLEET_HOST_UNAVAILABLE', `the router refused to add ${tenantId} to its map: ${added.trim().slice(0, 200)}`);
+  }
+
+  /**
+   * Routes many tenants at once: `set map` commands sent 100 to a connection (the runtime API runs
+   * `;`-separated commands in order); a batch in which an entry was new is redone one by one, so
+   * that new entries are added.
+   * @throws {HostError} FLEET_HOST_UNAVAILABLE as {@link routeTenant}.
+   */
+  async routeTenants(entries: Iterable<[string, string]>): Promise<void> {
+    let batch: [string, string][] = [];
+    const send = async (): Promise<void> => {
+      for (const [tenant] of batch) this.#dirty.add(this.tenantsMapPathOf(tenant));
+      const answer = await this.command(batch.map(([tenant, host]) => `set map ${this.tenantsMapPathOf(tenant)} ${tenantHex(tenant)} ${host}`).join(';'));
+      if (answer.trim() !== '') for (const [tenant, host] of batch) await this.routeTenant(tenant, host);
+      batch = [];
+    };
+    for (const entry of entries) {
+      batch.push(entry);
+      if (batch.length === ROUTE_BATCH) await send();
+    }
+    if (batch.length > 0) await send();
   }
 
   /** Routes keys of the legacy shape (by key id) to a host at once. */
@@ -165,16 +212,17 @@ export class Router {
    * with it; operators can pin a tenant by hand).
    */
   async setTenantEntryRaw(tenantHexOrId: string, host: string): Promise<void> {
-    await this.#setEntry(this.tenantsMapPath, tenantHex(tenantHexOrId), host);
+    await this.#setEntry(this.tenantsMapPathOf(tenantHexOrId), tenantHex(tenantHexOrId), host);
   }
 
   /** The tenant map as HAProxy holds it now: tenant id → host name. */
   async tenantRoutes(): Promise<Map<string, string>> {
-    const text = await this.command(`show map ${this.tenantsMapPath}`);
     const routes = new Map<string, string>();
-    for (const line of text.split('\n')) {
-      const [, key, value] = line.trim().split(/\s+/);
-      if (key !== undefined && value !== undefined) routes.set(`t_${key}`, value);
+    for (const path of this.tenantsMapPaths) {
+      for (const line of (await this.command(`show map ${path}`)).split('\n')) {
+        const [, key, value] = line.trim().split(/\s+/);
+        if (key !== undefined && value !== undefined) routes.set(`t_${key}`, value);
+      }
     }
     return routes;
   }
@@ -197,9 +245,12 @@ export class Router {
 
   /**
    * Writes the map files from the whole placement, coalescing calls that come in a burst: the
-   * runtime API already has each change; the files are what a restarted HAProxy starts from.
+   * runtime API already has each change; the files are what a restarted HAProxy starts from. Only
+   * the files whose entries changed at run time are rewritten (a move rewrites one shard), or every
+   * one with `all` (the placement was relearned).
    */
-  saveMaps(tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>): void {
+  saveMaps(tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>, all = false): void {
+    if (all) for (const path of [...this.tenantsMapPaths, this.legacyMapPath]) this.#dirty.add(path);
     this.#pendingMaps = { tenants, legacy };
     if (this.#mapTimer !== undefined) return;
     this.#mapTimer = setTimeout(() => this.flushMaps(), MAP_WRITE_DELAY_MS);
@@ -212,7 +263,10 @@ export class Router {
     this.#mapTimer = undefined;
     const pending = this.#pendingMaps;
     this.#pendingMaps = undefined;
-    if (pending !== undefined) this.#writeMaps(pending.tenants, pending.legacy);
+    if (pending === undefined) return;
+    const dirty = new Set(this.#dirty);
+    this.#dirty.clear();
+    this.#writeMaps(pending.tenants, pending.legacy, dirty);
   }
 
   /**
@@ -238,6 +292,7 @@ export class Router {
   }
 
   async #setEntry(map: string, key: string, value: string): Promise<void> {
+    this.#dirty.add(map);
     const set = await this.command(`set map ${map} ${key} ${value}`);
     if (/not found/i.test(set)) {
       const added = await this.command(`add map ${map} ${key} ${value}`);
@@ -292,9 +347,19 @@ export class Router {
     this.#hosts = [...hosts];
   }
 
-  #writeMaps(tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>): void {
-    writeAtomically(this.tenantsMapPath, mapText(tenants, tenantHex));
-    writeAtomically(this.legacyMapPath, mapText(legacy, (key) => key));
+  /** Writes the map files in `only` (every one without it) from the whole placement. */
+  #writeMaps(tenants: Iterable<[string, string]>, legacy: Iterable<[string, string]>, only?: ReadonlySet<string>): void {
+    const wanted = (path: string): boolean => only === undefined || only.has(path);
+    const shards = this.tenantsMapPaths.map(() => [] as string[]);
+    const writing = this.tenantsMapPaths.map(wanted);
+    for (const [tenant, host] of tenants) {
+      const shard = MAP_SHARDS.indexOf(tenantHex(tenant).charAt(0));
+      if (writing[shard] === true) shards[shard]?.push(`${tenantHex(tenant)} ${host}\n`);
+    }
+    this.tenantsMapPaths.forEach((path, index) => {
+      if (writing[index] === true) writeAtomically(path, (shards[index] ?? []).join(''));
+    });
+    if (wanted(this.legacyMapPath)) writeAtomically(this.legacyMapPath, mapText(legacy, (key) => key));
   }
 }
 
@@ -303,7 +368,7 @@ export class Router {
  * the 16 hex characters every credential carries). Values of the map are host names; an entry naming
  * no known host falls through to `any`, where that host (if any) answers TENANT_MOVED.
  */
-export function routerConfig(router: Pick<Router, 'options' | 'adminSocketPath' | 'tenantsMapPath' | 'legacyMapPath'>, hosts: readonly RouterHost[]): string {
+export function routerConfig(router: Pick<Router, 'options' | 'adminSocketPath' | 'tenantsMapPaths' | 'legacyMapPath'>, hosts: readonly RouterHost[]): string {
   const { bindHost, bindPort } = router.options;
   const inter = router.options.checkIntervalMs ?? 1_000;
   const lines = [
@@ -335,11 +400,13 @@ export function routerConfig(router: Pick<Router, 'options' | 'adminSocketPath' 
     '  http-request set-var(txn.hex) url_param(ticket),field(2,_) if !{ var(txn.hex) -m found } { url_param(ticket) -m reg ^tkt_[0-9a-f]{16}_[A-Za-z0-9_-]+$ }',
     // An operator path naming a tenant: /v1/tenants/t_<tenant hex>[/…].
     '  http-request set-var(txn.hex) path,field(4,/),regsub(^t_,) if !{ var(txn.hex) -m found } { path -m reg ^/v1/tenants/t_[0-9a-f]{16}(/|$) }',
-    `  http-request set-var(txn.host) var(txn.hex),map(${router.tenantsMapPath}) if { var(txn.hex) -m found }`,
+    ...router.tenantsMapPaths.map((path, index) => `  http-request set-var(txn.host) var(txn.hex),map(${path}) if { var(txn.hex) -m beg ${MAP_SHARDS[index]} }`),
     // A key of the legacy shape, ctx_<key id>_<secret>, by its key id.
     `  http-request set-var(txn.host) var(txn.bearer),field(2,_),map(${router.legacyMapPath}) if !{ var(txn.host) -m found } { var(txn.bearer) -m reg ^ctx_[0-9a-f]{16}_[A-Za-z0-9_-]{43}$ }`,
     // A host that no longer serves the tenant says where it went: correct the map on the way out.
-    `  http-response set-map(${router.tenantsMapPath}) %[var(txn.hex)] %[res.hdr(ctx-tenant-host)] if { status 421 } { var(txn.hex) -m found } { res.hdr(ctx-tenant-host) -m reg ^[a-z0-9][a-z0-9-]{0,31}$ }`,
+    ...router.tenantsMapPaths.map(
+      (path, index) => `  http-response set-map(${path}) %[var(txn.hex)] %[res.hdr(ctx-tenant-host)] if { status 421 } { var(txn.hex) -m beg ${MAP_SHARDS[index]} } { res.hdr(ctx-tenant-host) -m reg ^[a-z0-9][a-z0-9-]{0,31}$ }`,
+    ),
     '  use_backend host_%[var(txn.host)] if { var(txn.host) -m found }',
     '  default_backend any',
   ];

@@ -122,9 +122,15 @@ test('the map changes at run time, and on disk for a restart', async () => {
   await router.routeTenant(TENANT_A, 'two');
   assert.is((await via('/v1/config', { authorization: `Bearer ${KEY_A}` })).host, 'two', 'a changed entry');
   assert.equal([...(await router.tenantRoutes())].sort(), [[TENANT_A, 'two'], [TENANT_B, 'two']]);
+  await router.routeTenants([[TENANT_A, 'one'], [TENANT_B, 'one'], ['t_00000000000000dd', 'two']]);
+  assert.equal([...(await router.tenantRoutes())].sort(), [[TENANT_A, 'one'], [TENANT_B, 'one'], ['t_00000000000000dd', 'two']], 'a batch sets and adds');
+  await router.routeNewTenant('t_f00000000000000e', 'two');
+  assert.is((await via('/v1/config', { authorization: `Bearer ctx_f00000000000000e_1111111111111111_${'A'.repeat(43)}` })).host, 'two', 'another shard of the map');
+  await router.routeTenants([[TENANT_A, 'two'], [TENANT_B, 'two']]);
   router.saveMaps([[TENANT_A, 'two'], [TENANT_B, 'two']], [['2222222222222222', 'two']]);
   router.flushMaps();
-  assert.is(readFileSync(router.tenantsMapPath, 'utf8'), '00000000000000aa two\n00000000000000bb two\n');
+  assert.is(readFileSync(router.tenantsMapPathOf(TENANT_A), 'utf8'), '00000000000000aa two\n00000000000000bb two\n', 'both in the shard of their first hex digit');
+  assert.is(readFileSync(router.tenantsMapPathOf('t_f000000000000000'), 'utf8'), '');
   await router.routeTenant(TENANT_A, 'one');
 });
 

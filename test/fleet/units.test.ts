@@ -55,6 +55,10 @@ function recordingRouter(routes = new Map<string, string>()): RouterControl & { 
     legacy,
     saved: 0,
     routeTenant: async (tenant: string, host: string) => void routes.set(tenant, host),
+    routeNewTenant: async (tenant: string, host: string) => void routes.set(tenant, host),
+    routeTenants: async (entries: Iterable<[string, string]>) => {
+      for (const [tenant, host] of entries) routes.set(tenant, host);
+    },
     routeLegacyKeys: async (keyIds: readonly string[], host: string) => {
       for (const keyId of keyIds) legacy.set(keyId, host);
     },
