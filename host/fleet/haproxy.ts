@@ -335,6 +335,9 @@ export class Router {
   /** @throws {HostError} CONFIG_INVALID when `haproxy -c` refuses the configuration. */
   #writeConfig(hosts: readonly RouterHost[]): void {
     if (hosts.length > LIMITS.fleetHostsMax) throw new HostError('FLEET_INVALID', `a fleet has at most ${LIMITS.fleetHostsMax} hosts, got ${hosts.length}`);
+    if (!existsSync(HAPROXY_BINARY)) {
+      throw new HostError('CONFIG_INVALID', `HAProxy is not installed at ${HAPROXY_BINARY}: install Debian's haproxy package (apt-get install haproxy), or set HAPROXY_BIN`);
+    }
     const text = routerConfig(this, hosts);
     const next = `${this.configPath}.next`;
     writeFileSync(next, text, { mode: 0o600 });
