@@ -17,6 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Router, type RouterHost } from '../host/fleet/haproxy.ts';
 import { freePort } from '../host/fleet/local-fleet.ts';
 import { rebalancePlan } from '../host/fleet/placement.ts';
@@ -44,10 +46,8 @@ export async function runFleetPlan(quick: boolean): Promise<void> {
   line('a move: set map over the admin socket (200)', `p50 ${ms(full.setMap.p50)}  p99 ${ms(full.setMap.p99)}`, `empty map: p50 ${ms(empty.setMap.p50)}`);
   line('rewriting every map file (atomic renames)', ms(full.writeMs));
   line('rewriting the one shard a move changed', ms(full.shardWriteMs));
-  const before = process.memoryUsage().heapUsed;
-  const copy = new Map(placement);
-  const heap = process.memoryUsage().heapUsed - before;
-  line("the controller's placement table (tenant → host) in memory", `${mib(heap)} (${(heap / copy.size).toFixed(0)} bytes per tenant)`);
+  const heap = placementTableBytes(placement);
+  line("the controller's placement table (tenant → host) in memory", `${mib(heap)} (${(heap / tenantCount).toFixed(0)} bytes per tenant)`);
 
   heading(`fleet plan: host ${hostCount + 1} joins ${hostCount} hosts of ${tenantCount / hostCount} tenants each`);
   const grown = [...hosts, `h${hostCount + 1}`];
@@ -117,6 +117,22 @@ async function measureRouter(hosts: RouterHost[], entries: [string, string][]): 
     await router.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * Heap bytes of a placement table like the controller's (its own id strings, host names shared),
+ * measured between two full collections.
+ */
+function placementTableBytes(placement: Map<string, string>): number {
+  setFlagsFromString('--expose-gc');
+  const collect = runInNewContext('gc') as () => void;
+  collect();
+  const before = process.memoryUsage().heapUsed;
+  const table = new Map<string, string>();
+  for (const [tenant, host] of placement) table.set(Buffer.from(tenant).toString('latin1'), host);
+  collect();
+  const bytes = process.memoryUsage().heapUsed - before;
+  return table.size > 0 ? bytes : 0;
 }
 
 /** Load of the busiest host over the mean, once `moves` are applied. */

@@ -10,6 +10,7 @@
  * | `POST /fleet/moves/:id/resume`, `…/rollback` | drives on, or undoes, a move cut short |
  * | `POST /fleet/hosts` `{name, url}` | adds a host and reloads the router |
  * | `POST /fleet/refresh` | relearns the placement from the hosts and corrects the router's map |
+ * | `POST /fleet/rebalance[?dryRun=1]` | the fewest moves that even the hosts out (run one after another) |
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -64,6 +65,10 @@ export async function serveFleetApi(controller: FleetController, options: { host
       return { status: 201, body: { hosts: controller.hosts } };
     }
     if (method === 'POST' && path === '/fleet/refresh') return { status: 200, body: await controller.refresh() };
+    if (method === 'POST' && path === '/fleet/rebalance') {
+      const dryRun = new URL(request.url ?? '/', 'http://localhost').searchParams.get('dryRun') === '1';
+      return { status: 200, body: await controller.rebalance(dryRun) };
+    }
     throw new HostError('HTTP_NOT_FOUND', `no fleet route for ${method} ${path}`);
   }
 

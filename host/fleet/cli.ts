@@ -5,8 +5,8 @@
  * - `start` launches the fleet in the background (a detached runner process owns every process it
  *   starts) and returns once it serves; `stop` ends the runner, which stops HAProxy and the hosts,
  *   and then checks that none of their processes is left and nothing listens on their ports.
- * - `status`, `create-tenant`, `move`, `resume`, `rollback`, `add-host`, `refresh` call the
- *   controller's API (host/fleet/api.ts).
+ * - `status`, `create-tenant`, `move`, `resume`, `rollback`, `add-host`, `rebalance`, `refresh`
+ *   call the controller's API (host/fleet/api.ts).
  *
  * State lives in `--dir` (default `./fleet-data`): each host's DATA_DIR, the router's files, the
  * move journal, `operator.key` and, while it runs, `fleet.json` (pids, ports, URLs).
@@ -221,6 +221,16 @@ program
   .action(async (name: string, url: string) => {
     await api('POST', '/fleet/hosts', { name, url });
     process.stdout.write(`host ${name} added; the router sends it new tenants\n`);
+  });
+
+program
+  .command('rebalance')
+  .description('move the fewest tenants that even the hosts out (after add-host); --dry-run lists them')
+  .option('--dry-run', 'only list the moves')
+  .action(async (options: { dryRun?: boolean }) => {
+    const result = (await api('POST', `/fleet/rebalance${options.dryRun === true ? '?dryRun=1' : ''}`)) as { planned: { tenant: string; from: string; to: string }[]; moved: unknown[] };
+    for (const move of result.planned) process.stdout.write(`${options.dryRun === true ? 'would move' : 'moved'} ${move.tenant} ${move.from} → ${move.to}\n`);
+    process.stdout.write(`${result.planned.length} moves${options.dryRun === true ? ' planned' : ' done'}\n`);
   });
 
 program

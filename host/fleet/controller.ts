@@ -30,7 +30,7 @@ import { newExportKey } from '../tenants/tenant-file.ts';
 import type { RouterHost, RouterServerState } from './haproxy.ts';
 import { HostClient, type HostAddress, type HostListing } from './host-client.ts';
 import { MOVE_STEPS, MoveJournal, type MoveRecord, type MoveStep } from './journal.ts';
-import { leastLoaded } from './placement.ts';
+import { leastLoaded, rebalancePlan } from './placement.ts';
 
 /** What the controller needs of the router (host/fleet/haproxy.ts's Router). */
 export interface RouterControl {
@@ -274,6 +274,20 @@ export class FleetController {
       }
     }
     return driven;
+  }
+
+  /**
+   * Evens the fleet out (after a host was added, say): the fewest moves that leave no two hosts more
+   * than one tenant apart (placement.ts, rebalancePlan), run one after another. With `dryRun`, only
+   * the plan. A move that fails stops the run; it stays in the journal like any other.
+   * @returns the planned moves and, unless a dry run, the finished ones.
+   * @throws {HostError} as {@link moveTenant}.
+   */
+  async rebalance(dryRun = false): Promise<{ planned: { tenant: string; from: string; to: string }[]; moved: MoveRecord[] }> {
+    const planned = rebalancePlan(this.#placement, [...this.#hosts.keys()]);
+    const moved: MoveRecord[] = [];
+    if (!dryRun) for (const move of planned) moved.push(await this.moveTenant(move.tenant, move.to));
+    return { planned, moved };
   }
 
   /**

@@ -231,6 +231,25 @@ test('a write after the pre-copy: the freeze sees it, the tenant is copied again
   }
 });
 
+test('rebalance evens the hosts out with the fewest moves', async () => {
+  const controller = fleet.fleet.controller;
+  const counts = async () => (await controller.view()).hosts.map((host) => host.tenants);
+  // Pile new tenants onto h1 until it holds two more than some host.
+  while (Math.max(...(await counts())) - Math.min(...(await counts())) < 2) {
+    const extra = await create('Piled');
+    if (extra.host !== 'h1') await within(controller.moveTenant(extra.id, 'h1'), 'piling onto h1', 60_000);
+  }
+  const before = await counts();
+  const { planned } = await controller.rebalance(true);
+  const excess = before.reduce((sum, count) => sum + Math.max(0, count - Math.ceil(before.reduce((a, b) => a + b, 0) / before.length)), 0);
+  assert.ok(planned.length >= excess, `at least the tenants above the ceiling move: ${planned.length} >= ${excess}`);
+  const { moved } = await within(controller.rebalance(), 'the rebalance', 300_000);
+  assert.is(moved.length, planned.length);
+  const after = await counts();
+  assert.ok(Math.max(...after) - Math.min(...after) <= 1, `even afterwards: ${after.join(', ')}`);
+  assert.equal((await controller.rebalance(true)).planned, [], 'and nothing more to do');
+});
+
 test(`moves in flight: ${LIMITS.fleetMovesInFlightMax} at once run, one more is refused; a tenant has one move at a time`, async () => {
   const tenants = await Promise.all(Array.from({ length: LIMITS.fleetMovesInFlightMax + 1 }, (_, index) => create(`Mover ${index}`)));
   let release: () => void = () => undefined;
