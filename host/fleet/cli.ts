@@ -14,7 +14,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { HostError } from '../errors.ts';
 import { createLogger } from '../log.ts';
@@ -30,6 +31,9 @@ interface FleetState {
   processes: { what: string; pid: number; port?: number }[];
   hosts: { name: string; url: string }[];
 }
+
+/** The repository root: the runner is started from there, and the hosts run its build. */
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 const program = new Command('fleet').description('a ctx-host fleet on this machine: HAProxy, three hosts and the controller, on loopback');
 program.option('--dir <path>', 'where the fleet keeps its data and state', './fleet-data');
@@ -73,12 +77,12 @@ program
     const dir = dirOf();
     const running = readState(dir);
     if (running !== undefined && alive(running.runnerPid)) throw new HostError('CONFIG_INVALID', `a fleet already runs from ${dir} (router ${running.routerUrl}); npm run fleet -- stop`);
-    if (!existsSync(join(process.cwd(), 'build', 'plugins'))) throw new HostError('CONFIG_INVALID', 'the built-in plugins are not built: run npm run build first');
+    if (!existsSync(join(REPO_ROOT, 'build', 'plugins'))) throw new HostError('CONFIG_INVALID', 'the built-in plugins are not built: run npm run build first');
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     operatorKey(dir, true);
     const args = ['host/fleet/cli.ts', '--dir', dir, 'run', '--hosts', options.hosts, ...(options.port === undefined ? [] : ['--port', options.port]), ...(options.apiPort === undefined ? [] : ['--api-port', options.apiPort])];
     const log = openSync(join(dir, 'runner.log'), 'w', 0o600);
-    const runner = spawn(process.execPath, [...process.execArgv, ...args], { detached: true, stdio: ['ignore', log, log, 'ipc'] });
+    const runner = spawn(process.execPath, [...process.execArgv, ...args], { cwd: REPO_ROOT, detached: true, stdio: ['ignore', log, log, 'ipc'] });
     closeSync(log);
     const state = await new Promise<FleetState>((done, fail) => {
       runner.once('message', (message) => done(message as FleetState));

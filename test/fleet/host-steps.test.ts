@@ -15,6 +15,9 @@ import { LIMITS } from '../../host/limits.ts';
 import { apiKeyId } from '../../host/storage/registry.ts';
 import { newExportKey } from '../../host/tenants/tenant-file.ts';
 import { spoolBody } from '../../host/transport/fleet-routes.ts';
+import { operatorFromLocalAccess, withOperatorScope } from '../../host/tenants/scope.ts';
+import { storedCount, storeFeedback, sweepFeedbackRetention } from '../../host/training/feedback.ts';
+import { pino } from 'pino';
 import { HostError } from '../../host/errors.ts';
 import { connect, type ChatClient } from '../../sdk/client/node.ts';
 import { within } from '../helpers/deadline.ts';
@@ -199,6 +202,23 @@ test('a fleet host answers a key of a tenant it never held with TENANT_MOVED, an
   assert.equal([gone.status, gone.body.error.code], [401, 'AUTH_INVALID_KEY']);
   const forged = `ctx_${stranger.id.slice(2)}_${apiKeyId(doomed.apiKey)}_${doomed.apiKey.slice(-43)}`;
   assert.equal((await two.request('GET', '/v1/config', forged)).body.error.code, 'AUTH_INVALID_KEY', 'a key naming another tenant than its own is refused');
+});
+
+test('the feedback retention sweep passes over a tenant in the middle of a move and sweeps the others', async () => {
+  const moving = await one.createTenant('Sweep Mover');
+  const staying = await one.createTenant('Sweep Stayer');
+  const authority = one.server.authority;
+  const operator = operatorFromLocalAccess();
+  const later = Date.now() + 400 * 24 * 3600 * 1000;
+  for (const tenant of [moving, staying]) {
+    assert.is((await one.request('PATCH', '/v1/config', tenant.apiKey, { feedback: { retain: true, retentionDays: 1 } })).status, 200);
+    withOperatorScope(authority, operator, tenant.id, (scope) => storeFeedback(scope, { askId: 'a1', rating: 1, question: 'q', answer: 'a', sources: [] }));
+  }
+  await op(one, 'POST', `/v1/tenants/${moving.id}/freeze`);
+  await sweepFeedbackRetention(authority, pino({ level: 'silent' }), later);
+  const count = (tenantId: string) => withOperatorScope(authority, operator, tenantId, (scope) => storedCount(scope.store));
+  assert.equal([count(moving.id), count(staying.id)], [1, 0], 'the frozen tenant is left for its next host; the other is swept');
+  await op(one, 'POST', `/v1/tenants/${moving.id}/unfreeze`);
 });
 
 test('import body limit: at the limit it is spooled, one byte over is refused', async () => {
