@@ -15,6 +15,8 @@
  * - a soak of connections reset during the WebSocket upgrade: the host stays up (bench/resets.ts);
  * - cells (bench/cells.ts): fairness under a burning neighbour, asks/s with 1 and N cells, the cache
  *   hit through a handed-over socket, crash recovery, memory under a memory-heavy tenant, ingest.
+ * - the fleet: moving a tenant of 10,000 chunks between hosts, asks per second through HAProxy
+ *   beside direct (bench/fleet.ts), and the 1,000-host plan's simulation (bench/fleet-plan.ts).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,6 +31,8 @@ import { measureAuthTiming } from './auth.ts';
 import { measureCacheQuality, printCacheQuality } from './cache-quality.ts';
 import { measureCacheSpeed, printCacheSpeed } from './cache-speed.ts';
 import { measureEcho } from './echo.ts';
+import { runFleetBenchmarks } from './fleet.ts';
+import { runFleetPlan } from './fleet-plan.ts';
 import { runGuardBenchmarks } from './guard.ts';
 import { measureSessionMemory } from './memory.ts';
 import { runPluginBenchmarks } from './plugins.ts';
@@ -123,6 +127,8 @@ async function main(): Promise<void> {
   await runGuardBenchmarks(quick);
   await runResetSoak(quick ? 1_000 : 5_000);
   await runCellsBenchmarks(quick);
+  await runFleetBenchmarks(quick);
+  await runFleetPlan(quick);
 }
 
 async function createTenant(url: string): Promise<{ apiKey: string }> {

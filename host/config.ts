@@ -52,6 +52,12 @@ export interface HostConfig {
   pluginMemoryMb: number;
   /** Move a tenant that keeps spending its whole plugin budget to a low-priority quarantine cell. */
   quarantine: boolean;
+  /**
+   * This host's name in a fleet (host/fleet/), unset for a host on its own. A fleet host answers a
+   * credential naming a tenant it has never held with TENANT_MOVED (the router sent it astray)
+   * rather than AUTH_INVALID_KEY.
+   */
+  fleetHost: string | undefined;
 }
 
 /** Every default, with its unit in the comment. */
@@ -76,6 +82,7 @@ export const CONFIG_DEFAULTS: HostConfig = {
   pluginFuelPerCallMax: LIMITS.pluginFuelPerCallCeilingDefault, // about 10 ms of the worst-case metered loop
   pluginMemoryMb: Math.floor(totalmem() / 4 / 2 ** 20), // a quarter of the machine's memory, in MiB
   quarantine: true,
+  fleetHost: undefined,
 };
 
 /** Environment variable → setting. */
@@ -100,6 +107,7 @@ const ENV_NAMES: Record<string, keyof HostConfig> = {
   PLUGIN_FUEL_PER_CALL_MAX: 'pluginFuelPerCallMax',
   PLUGIN_MEMORY_MB: 'pluginMemoryMb',
   CTX_QUARANTINE: 'quarantine',
+  FLEET_HOST: 'fleetHost',
 };
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -232,8 +240,17 @@ function validateConfig(raw: Record<string, unknown>, source: (key: string) => s
     pluginFuelPerCallMax: integer('pluginFuelPerCallMax', LIMITS.pluginFuelPerCallMin, LIMITS.pluginFuelPerCallMax),
     pluginMemoryMb: integer('pluginMemoryMb', LIMITS.pluginMemoryMbMin, LIMITS.pluginMemoryMbMax),
     quarantine: flag('quarantine'),
+    fleetHost: text('fleetHost'),
   };
+  if (config.fleetHost !== undefined && !isFleetHostName(config.fleetHost)) {
+    fail('fleetHost', `must be 1..${LIMITS.fleetHostNameCharsMax} characters of a-z, 0-9 and "-", starting with a letter or digit, got ${JSON.stringify(config.fleetHost.slice(0, 40))}`);
+  }
   if (config.modelProvider === 'openai' && config.modelUrl === undefined) fail('modelProvider', 'openai needs MODEL_URL');
   if (config.operatorKey !== undefined && config.operatorKey.length < 16) fail('operatorKey', 'must be at least 16 characters');
   return config;
+}
+
+/** Whether `name` is a valid fleet host name: it becomes a router backend name and a map value. */
+export function isFleetHostName(name: string): boolean {
+  return name.length <= LIMITS.fleetHostNameCharsMax && /^[a-z0-9][a-z0-9-]*$/.test(name);
 }

@@ -14,7 +14,7 @@ export interface ErrorSpec {
   /** HTTP status for the HTTP API. */
   readonly http: number;
   /** WebSocket close code when the error breaks a hard limit; `null` = an `error` frame only. */
-  readonly close: 1008 | 1009 | 1011 | 1013 | null;
+  readonly close: 1008 | 1009 | 1011 | 1012 | 1013 | null;
   /**
    * The status a plugin reads when a host function fails with this code (ABI `ctx:host/v1`, see
    * sandbox/abi.ts HostStatus), or `null` for a code no host function can raise: if one does
@@ -77,6 +77,13 @@ export const ERROR_CATALOG = {
   TRAINING_POOL_INVALID: { http: 400, close: null, abi: null, doc: 'A training pool request names no tenant, a tenant twice or too many tenants, or would hold too many examples.' },
   LEAK_BLOCKED: { http: 500, close: null, abi: null, doc: 'The guard found material in the context that was not resolved for this tenant; nothing was sent.' },
   CELL_UNAVAILABLE: { http: 503, close: 1013, abi: null, doc: 'The cell serving this tenant is restarting or busy moving it; try again shortly.' },
+  // Fleet: tenants sharded over hosts behind a router, and moved between them (host/fleet/).
+  TENANT_MOVED: { http: 421, close: 1012, abi: 'limit', doc: 'This host does not serve the tenant now (it moved to another host, or is still arriving here); retry through the router, which reaches the host that serves it.' },
+  TENANT_FROZEN: { http: 503, close: null, abi: 'limit', doc: 'The tenant is being moved to another host and takes no writes for that moment; reads and chats go on. Retry shortly.' },
+  TENANT_STATE_CONFLICT: { http: 409, close: null, abi: null, doc: "A move step does not fit the tenant's state on this host (exporting a tenant that is not frozen, shredding one that still serves here); nothing was changed." },
+  FLEET_INVALID: { http: 400, close: null, abi: null, doc: 'A fleet request names an unknown or malformed host, or moves a tenant to the host it is on.' },
+  FLEET_MOVE_CONFLICT: { http: 409, close: null, abi: null, doc: 'The tenant already has a move in progress, or the fleet runs its maximum of moves at once; resume or roll back that one first.' },
+  FLEET_HOST_UNAVAILABLE: { http: 503, close: null, abi: null, doc: 'The fleet controller could not reach a host or the router for a step; a move stays in the journal to be resumed or rolled back.' },
   INTERNAL: { http: 500, close: null, abi: 'internal', doc: 'An unexpected error; the host logged it.' },
 } as const satisfies Record<string, ErrorSpec>;
 
@@ -106,7 +113,7 @@ export class HostError extends Error {
   }
 
   /** The WebSocket close code this error forces, or `null` when the connection stays up. */
-  get closeCode(): 1008 | 1009 | 1011 | 1013 | null {
+  get closeCode(): 1008 | 1009 | 1011 | 1012 | 1013 | null {
     return ERROR_CATALOG[this.code].close;
   }
 }

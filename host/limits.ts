@@ -241,6 +241,18 @@ export const LIMITS = {
   poolExamplesMax: 20_000,
   /** Bytes of one frame of a tenant export file: the importer decrypts a frame whole before it parses it. */
   exportFrameBytesMax: 16 * 1024 * 1024,
+  /** Bytes of one tenant export a host takes in an import over HTTP: the body is spooled to disk before it is read, and a tenant at its chunk limit stays well under this. */
+  tenantImportBytesMax: 4 * 1024 * 1024 * 1024,
+  /** Hosts in one fleet: each is a backend of the router's configuration, health-checked every few seconds. */
+  fleetHostsMax: 4_096,
+  /** Characters of a fleet host name (`[a-z0-9-]`): a name is a backend name of the router and a value of its map. */
+  fleetHostNameCharsMax: 32,
+  /** Moves the fleet controller runs at once: each freezes a tenant's writes and streams its export through the controller. */
+  fleetMovesInFlightMax: 4,
+  /** Time a host has to answer one fleet step other than the transfer (freeze, retire, activate, shred, state). */
+  fleetHostCallMsMax: 30_000,
+  /** Time one tenant's export may take to stream into its import before the move step fails (and stays in the journal). */
+  fleetTransferMsMax: 600_000,
 } as const;
 
 /** The names of all limits. */

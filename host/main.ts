@@ -45,6 +45,9 @@ async function main(): Promise<void> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  // Started with an IPC channel (a local fleet, host/fleet/local-fleet.ts): the host ends with its
+  // launcher, so a launcher that dies leaves nothing running.
+  if (process.send !== undefined) process.once('disconnect', stop);
 }
 
 /**

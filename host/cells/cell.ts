@@ -45,6 +45,7 @@ import { lifecycleRoutes } from '../transport/lifecycle-routes.ts';
 import { observabilityRoutes } from '../transport/observability-routes.ts';
 import { pageRoutes } from '../transport/page-routes.ts';
 import { pluginRoutes } from '../transport/plugin-routes.ts';
+import { fleetRoutes } from '../transport/fleet-routes.ts';
 import { createRouter } from '../transport/router.ts';
 import { SDK_ROUTES } from '../transport/sdk-routes.ts';
 import { trainingRoutes } from '../transport/training-routes.ts';
@@ -239,6 +240,19 @@ export async function startCell(config: HostConfig, setup: CellSetup): Promise<C
       },
     }),
     ...SDK_ROUTES,
+    ...fleetRoutes({
+      authority,
+      logger,
+      dataDir: config.dataDir,
+      metering,
+      fleetHost: config.fleetHost,
+      liveSessions: () => cluster.liveSessions(),
+      releaseTenant: async (tenantId) => {
+        await closeSessions(tenantId, CLOSE_CODES.moved, 'tenant moved to another host; reconnect');
+        await cluster.voidTickets(tenantId);
+        await requests.drained(tenantId, LIMITS.tenantMoveDrainMsMax);
+      },
+    }),
   ];
   const route = createRouter(routes, {
     tenant: (apiKey) => requests.begin(mintScopeFromApiKey(authority, apiKey)),

@@ -31,10 +31,10 @@ import { aggregateMetrics, createSupervisorMetrics, METRICS_CONTENT_TYPE, type M
 import { markHostRunning } from '../storage/host-marker.ts';
 import { hashSecret, randomToken } from '../storage/keys.ts';
 import { openRegistry, rotateMasterKey, type MasterKeySource, type RotationResult } from '../storage/master-rotation.ts';
-import type { Registry } from '../storage/registry.ts';
+import { apiKeyId, apiKeyTenant, type Registry } from '../storage/registry.ts';
 import type { OperatorKeyCheck, UpgradeHandoff } from '../tenants/scope.ts';
-import { TicketBook } from '../tenants/tickets.ts';
-import { sendJson } from '../transport/http.ts';
+import { TicketBook, ticketTenant } from '../tenants/tickets.ts';
+import { errorHeaders, sendJson } from '../transport/http.ts';
 import type { CellHooks, CellStats } from './cell.ts';
 import { forkCell, inProcessCell, type CellLink, type InProcessLink, type SupervisorServices } from './links.ts';
 import { rendezvousSlot, slotOf, type Placement } from './placement.ts';
@@ -99,6 +99,8 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
   let closing = false;
   let spawned = 0;
   const startedAt = Date.now();
+  /** A fleet host answers a credential for a tenant it never held with TENANT_MOVED (config.fleetHost). */
+  const fleetMember = config.fleetHost !== undefined;
 
   const services: SupervisorServices = {
     issueTicket: async (grant) => tickets.issue(grant),
@@ -343,16 +345,34 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
   /**
    * The tenant a request belongs to, for routing only (the cell authenticates it again): the
    * tenant of an API key, or the tenant an operator path names.
-   * @throws {HostError} AUTH_INVALID_KEY for a tenant key that does not authenticate.
+   * @throws {HostError} AUTH_INVALID_KEY for a legacy tenant key that does not authenticate;
+   *   TENANT_MOVED for a key whose tenant this host does not serve now.
    */
   function tenantOfRequest(request: IncomingMessage, url: URL): string | undefined {
     const token = /^Bearer\s+(\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1];
-    if (token !== undefined && token.startsWith('ctx_')) {
-      const found = registry.authenticateKey(token);
-      if (found === undefined) throw new HostError('AUTH_INVALID_KEY', 'the API key is unknown or revoked');
-      return found.tenant.id;
-    }
+    if (token !== undefined && token.startsWith('ctx_')) return tenantOfKey(token).tenantId;
     return /^\/v1\/tenants\/(t_[0-9a-f]{16})(?:\/|$)/.exec(url.pathname)?.[1];
+  }
+
+  /**
+   * The tenant of a tenant API key, once this host is known to serve it. A key that names its tenant
+   * routes without a key check (the cell makes it); a legacy key is authenticated to learn its tenant.
+   * Either way, a tenant that moved away (or never was here, on a fleet host) is TENANT_MOVED, never
+   * a bare refusal: the client retries, and the router sends it to the right host.
+   * @throws {HostError} TENANT_MOVED; AUTH_INVALID_KEY for a legacy key that does not authenticate.
+   */
+  function tenantOfKey(token: string, authenticate = false): { tenantId: string; keyId: string | undefined } {
+    const named = apiKeyTenant(token);
+    if (named !== undefined) registry.assertServedHere(named, fleetMember);
+    if (named !== undefined && !authenticate) return { tenantId: named, keyId: undefined };
+    const found = registry.authenticateKey(token);
+    if (found === undefined) {
+      const movedAway = named === undefined ? registry.movedKeyTenant(apiKeyId(token) ?? '') : undefined;
+      if (movedAway !== undefined) registry.assertServedHere(movedAway, fleetMember);
+      throw new HostError('AUTH_INVALID_KEY', 'the API key is unknown or revoked');
+    }
+    registry.assertServedHere(found.tenant.id, fleetMember);
+    return { tenantId: found.tenant.id, keyId: found.keyId };
   }
 
   async function handOver(request: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -371,15 +391,16 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
   function authenticateUpgrade(request: IncomingMessage, url: URL): UpgradeHandoff {
     const ticket = url.searchParams.get('ticket');
     if (ticket !== null) {
+      const named = ticketTenant(ticket);
+      if (named !== undefined) registry.assertServedHere(named, fleetMember);
       const grant = tickets.take(ticket);
       if (grant === undefined) throw new HostError('AUTH_INVALID_KEY', 'the ticket is unknown, used or expired');
       return { tenantId: grant.tenantId, keyId: grant.keyId, ...(grant.endUser === undefined ? {} : { endUser: grant.endUser }) };
     }
     const token = /^Bearer\s+(\S+)$/i.exec(request.headers['authorization'] ?? '')?.[1];
     if (token === undefined) throw new HostError('AUTH_MISSING_KEY', 'send the key as "Authorization: Bearer <key>"');
-    const found = registry.authenticateKey(token);
-    if (found === undefined) throw new HostError('AUTH_INVALID_KEY', 'the API key is unknown or revoked');
-    return { tenantId: found.tenant.id, keyId: found.keyId };
+    const { tenantId, keyId } = tenantOfKey(token, true);
+    return { tenantId, keyId: keyId as string };
   }
 
   async function health(): Promise<unknown> {
@@ -399,6 +420,7 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
       cells,
       // A count, not ids: /healthz needs no key.
       quarantinedTenants: quarantined.size,
+      ...(config.fleetHost === undefined ? {} : { fleetHost: config.fleetHost }),
       ...(options.inProcess === undefined ? { standby: standby?.state ?? 'none' } : {}),
       uptimeS: Math.round((Date.now() - startedAt) / 1000),
     };
@@ -408,7 +430,7 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
     const { wire, error: known } = toWireError(error, (unknown) => logger.error({ err: unknown }, 'unexpected error in the supervisor'));
     metrics.refused(known.code);
     if (response.headersSent) return void response.destroy();
-    sendJson(response, known.httpStatus, { error: wire });
+    sendJson(response, known.httpStatus, { error: wire }, errorHeaders(known));
   }
 
   function refuseUpgrade(socket: Duplex, error: unknown): void {
@@ -417,8 +439,9 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
     if (!socket.writable) return void socket.destroy();
     const body = JSON.stringify({ error: wire });
     const status = known.httpStatus;
+    const extra = Object.entries(errorHeaders(known)).map(([name, value]) => `${name}: ${value}\r\n`).join('');
     socket.end(
-      `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\nContent-Type: application/json\r\n` +
+      `HTTP/1.1 ${status} ${STATUS_TEXT[status] ?? 'Error'}\r\nContent-Type: application/json\r\n${extra}` +
         `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
     // A client that never closes its side would otherwise hold the refused socket open.
@@ -459,6 +482,9 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
     },
   };
 }
+
+/** Reason phrases of the statuses an upgrade is refused with most (any other reads "Error"). */
+const STATUS_TEXT: Readonly<Record<number, string>> = { 401: 'Unauthorized', 421: 'Misdirected Request' };
 
 /** How long a refused upgrade's socket may stay open for its answer to be read. */
 const REFUSED_SOCKET_LINGER_MS = 5_000;

@@ -4,12 +4,12 @@
  * than `openMax` are open. A tenant's directory is `DATA_DIR/tenants/<tenant id>`; its data key is
  * unwrapped from the registry only to open it.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { HostError } from '../errors.ts';
-import { openKvEnvironment, type KvEnvironment } from './lmdb.ts';
-import type { Registry, TenantRecord } from './registry.ts';
+import { openKvEnvironment, type KvEnvironment, type KvKey, type KvTable } from './lmdb.ts';
+import { tenantMovedError, type Registry, type TenantRecord } from './registry.ts';
 import { TenantStore } from './tenant-store.ts';
 
 /** A hold on one tenant's open store. Release it exactly once. */
@@ -25,6 +25,12 @@ interface OpenEnvironment {
   lastUsed: number;
   /** Set by {@link TenantEnvironments.evict}: closed when its last lease ends, and not leased again meanwhile. */
   retiring: boolean;
+  /** Above 0 while {@link TenantEnvironments.allowWritesDuring} runs: the move's own writes pass the freeze. */
+  writesAllowed: number;
+  /** Random per opening, with `writes`: the write mark (see {@link TenantEnvironments.writeMark}). */
+  instance: string;
+  /** Writes made through this opening (a transaction counts once; an asynchronous write when made and when it lands). */
+  writes: number;
 }
 
 /** Options for {@link TenantEnvironments}. */
@@ -99,9 +105,13 @@ export class TenantEnvironments {
     const dataKey = this.#options.registry.unwrapDataKey(tenant);
     mkdirSync(path, { recursive: true, mode: 0o700 });
     const env = openKvEnvironment({ path, encryptionKey: dataKey });
+    let entry: OpenEnvironment | undefined;
     let store: TenantStore;
+    const counted = (): void => {
+      if (entry !== undefined) entry.writes += 1;
+    };
     try {
-      store = new TenantStore(env, createHmac('sha256', dataKey).update('ctx-host/provenance').digest());
+      store = new TenantStore(guardWrites(env, () => this.#assertWritable(tenant.id, entry), counted), createHmac('sha256', dataKey).update('ctx-host/provenance').digest());
       store.initialise(isNew, tenant.id);
     } catch (error) {
       void env.close();
@@ -109,7 +119,51 @@ export class TenantEnvironments {
       // A wrong key can make LMDB fail while opening its tables (MDB_PAGE_NOTFOUND).
       throw new HostError('STORAGE_MASTER_KEY', `the data key of tenant ${tenant.id} does not decrypt its environment`);
     }
-    return { env, store, leases: 0, lastUsed: performance.now(), retiring: false };
+    entry = { env, store, leases: 0, lastUsed: performance.now(), retiring: false, writesAllowed: 0, instance: randomBytes(8).toString('hex'), writes: 0 };
+    return entry;
+  }
+
+  /**
+   * Refuses a write to a tenant that is frozen for a move (TENANT_FROZEN, retryable) or has moved
+   * away (TENANT_MOVED): whatever is written after a move's export began would be lost with the old
+   * copy, so it is refused instead, and the writer retries at the new host. The state lives in the
+   * registry, which every process of the host reads, so a cell restarting mid-move keeps it.
+   */
+  #assertWritable(tenantId: string, entry: OpenEnvironment | undefined): void {
+    if ((entry?.writesAllowed ?? 0) > 0) return;
+    const state = this.#options.registry.fleetState(tenantId);
+    if (state?.state === 'frozen') {
+      throw new HostError('TENANT_FROZEN', `tenant ${tenantId} is being moved to another host and takes no writes for a moment; reads and chats go on, retry shortly`);
+    }
+    if (state?.state === 'moved') throw tenantMovedError(tenantId, state.to);
+  }
+
+  /**
+   * The tenant's write mark in this process: equal at two moments only if nothing was written to
+   * its environment in between, through this opening of it (a reopened environment has another
+   * mark, so a mark never wrongly stays equal). A move copies a tenant while it still takes writes,
+   * then freezes it and compares marks: equal, and the copy is already complete.
+   * An asynchronous write (caches only) made before a copy and landing after it may be missing
+   * from the copy: a cache miss on the new host, never a wrong answer. Undefined when not open.
+   */
+  writeMark(tenantId: string): string | undefined {
+    const entry = this.#open.get(tenantId);
+    return entry === undefined ? undefined : `${entry.instance}:${entry.writes}`;
+  }
+
+  /**
+   * Runs `action` (synchronous: nothing else runs meanwhile) with the tenant's writes allowed
+   * despite a freeze: a move's export records itself in the tenant's audit log.
+   */
+  allowWritesDuring<T>(tenantId: string, action: () => T): T {
+    const entry = this.#open.get(tenantId);
+    if (entry === undefined) return action();
+    entry.writesAllowed += 1;
+    try {
+      return action();
+    } finally {
+      entry.writesAllowed -= 1;
+    }
   }
 
   #makeRoom(): void {
@@ -170,4 +224,69 @@ export class TenantEnvironments {
     this.#open.clear();
     await Promise.all([...entries.map((entry) => entry.env.close()), ...this.#closing]);
   }
+}
+
+/**
+ * The environment with every write checked first, and counted: a write transaction once at its
+ * start (the writes inside it are not checked again), a write outside one each time, an
+ * asynchronous one when made and again when it lands. Reads pass untouched.
+ */
+function guardWrites(env: KvEnvironment, check: () => void, counted: () => void): KvEnvironment {
+  let depth = 0;
+  const wrapped = new Map<string, KvTable<unknown>>();
+  const guard = (): void => {
+    if (depth > 0) return;
+    check();
+    counted();
+  };
+  const landed = <T>(write: Promise<T>): Promise<T> => write.finally(counted);
+  const wrap = <V>(name: string, table: KvTable<V>): KvTable<V> => {
+    const known = wrapped.get(name);
+    if (known !== undefined) return known as KvTable<V>;
+    const guarded: KvTable<V> = {
+      get: (key: KvKey) => table.get(key),
+      entries: (range) => table.entries(range),
+      count: () => table.count(),
+      put: (key, value) => {
+        guard();
+        table.put(key, value);
+      },
+      remove: (key) => {
+        guard();
+        return table.remove(key);
+      },
+      putLater: (key, value) => {
+        try {
+          guard();
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return landed(table.putLater(key, value));
+      },
+      removeLater: (key) => {
+        try {
+          guard();
+        } catch (error) {
+          return Promise.reject(error);
+        }
+        return landed(table.removeLater(key));
+      },
+    };
+    wrapped.set(name, guarded as KvTable<unknown>);
+    return guarded;
+  };
+  return {
+    table: ((name: string, encoding: 'structured' | 'binary') => wrap(name, encoding === 'binary' ? env.table(name, 'binary') : env.table(name, 'structured'))) as KvEnvironment['table'],
+    tables: () => env.tables().map(({ name, encoding, table }) => ({ name, encoding, table: wrap(name, table) })),
+    transaction: <T>(action: () => T): T => {
+      guard();
+      depth += 1;
+      try {
+        return env.transaction(action);
+      } finally {
+        depth -= 1;
+      }
+    },
+    close: () => env.close(),
+  };
 }

@@ -62,10 +62,36 @@ export interface ApiKeyInfo {
   revokedAt: number | null;
 }
 
+/**
+ * Where a tenant stands in a fleet, on this host (host/fleet/ moves tenants between hosts). A tenant
+ * with no such record and a tenant record serves here normally.
+ * - `frozen`: it serves reads and chats, and refuses writes (TENANT_FROZEN) while it is exported.
+ * - `incoming`: its copy is being (or was: `complete`) imported from another host; nothing serves
+ *   it here until it is activated. `previous` is the tombstone an earlier move out left, restored
+ *   if this copy is discarded.
+ * - `moved`: the tombstone of a tenant that moved to host `to` (its data stays until it is
+ *   shredded): every credential naming it gets TENANT_MOVED, so a stale route never reaches a copy.
+ * - `deleted`: the tombstone of a tenant deleted here; its credentials are simply invalid.
+ */
+export type TenantFleetState =
+  | { state: 'frozen'; since: number }
+  | { state: 'incoming'; since: number; from: string | null; complete: boolean; previous: { to: string; since: number } | null }
+  | { state: 'moved'; since: number; to: string }
+  | { state: 'deleted'; since: number };
+
 /** Canary tokens have one fixed shape so the guard can find them with one regular expression. */
 export const CANARY_PATTERN = /ctxcanary-[0-9a-f]{24}/g;
 
-const API_KEY_PATTERN = /^ctx_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+/**
+ * API keys name their tenant, so a router can send a request to the host that serves it without a
+ * lookup: `ctx_<tenant hex>_<key id>_<secret>`. The tenant is not a secret (tickets carry it too);
+ * the secret is 43 base64url characters. Keys issued before the fleet (`ctx_<key id>_<secret>`)
+ * still authenticate; the two shapes differ in length, so neither can be read as the other.
+ */
+const API_KEY_PATTERN = /^ctx_([0-9a-f]{16})_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+const LEGACY_API_KEY_PATTERN = /^ctx_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+/** The meta key of the time keys started naming their tenant (see Registry.keyFormatSince). */
+const KEY_FORMAT_SINCE_KEY = 'keyFormatSince';
 /** The meta key of the tenant count (see Registry.#tenantCount). */
 const TENANT_COUNT_KEY = 'tenantCount';
 /** Upper bound of the registry's memory map: 100,000 tenants and their keys fit many times over. */
@@ -82,6 +108,10 @@ export class Registry {
   #canaries: KvTable<string>;
   /** Decoy records read in place of missing ones, so refusals cost what acceptances cost. */
   #decoys: KvTable<unknown>;
+  /** Tenant id → its fleet state here (see {@link TenantFleetState}); no record = serving normally. */
+  #fleetStates: KvTable<TenantFleetState>;
+  /** API key id → the tenant it belonged to, for keys of tenants that moved away (a legacy key names no tenant). */
+  #movedKeys: KvTable<string>;
   /** The registry's directory (`DATA_DIR/registry`). */
   #path = '';
   /** The retired registry of the last rotation closing and being deleted; close() waits for it. */
@@ -97,6 +127,8 @@ export class Registry {
     this.#apiKeys = env.table('apiKeys', 'structured');
     this.#canaries = env.table('canaries', 'structured');
     this.#decoys = env.table('decoys', 'structured');
+    this.#fleetStates = env.table('fleetStates', 'structured');
+    this.#movedKeys = env.table('movedKeys', 'structured');
   }
 
   /**
@@ -138,6 +170,7 @@ export class Registry {
       );
     }
     if (registry.#decoys.get('apiKey') === undefined) registry.#writeDecoys();
+    if (registry.#meta.get(KEY_FORMAT_SINCE_KEY) === undefined) registry.#env.transaction(() => registry.#meta.put(KEY_FORMAT_SINCE_KEY, Date.now()));
     if (!existed) {
       registry.#meta.put('masterKeyCheck', expected);
       writeFileSync(checkFile, `${expected}\n`, { mode: 0o600 });
@@ -180,6 +213,8 @@ export class Registry {
     this.#apiKeys = env.table('apiKeys', 'structured');
     this.#canaries = env.table('canaries', 'structured');
     this.#decoys = env.table('decoys', 'structured');
+    this.#fleetStates = env.table('fleetStates', 'structured');
+    this.#movedKeys = env.table('movedKeys', 'structured');
   }
 
   #assertWritable(): void {
@@ -326,7 +361,7 @@ export class Registry {
     const keyId = randomHex(8);
     const secret = randomToken(32);
     this.#apiKeys.put(keyId, { tenantId, secret: hashSecret(secret), createdAt: Date.now(), revokedAt: null });
-    return `ctx_${keyId}_${secret}`;
+    return `ctx_${tenantId.slice(2)}_${keyId}_${secret}`;
   }
 
   /**
@@ -344,14 +379,16 @@ export class Registry {
   authenticateKey(apiKey: string): { tenant: TenantRecord; keyId: string } | undefined {
     // Every path does the same work — one key record read, one HMAC, one tenant record read — so
     // the time taken does not tell a malformed key from an unknown key id or a wrong secret. Where
-    // no real record exists, a decoy record of the same shape is read in its place.
-    const match = API_KEY_PATTERN.exec(apiKey);
-    const record = (match?.[1] === undefined ? undefined : this.#apiKeys.get(match[1])) ?? undefined;
+    // no real record exists, a decoy record of the same shape is read in its place. A key of either
+    // shape goes the same way; one that names a tenant must name the key's own.
+    const parsed = parseApiKey(apiKey);
+    const record = (parsed === undefined ? undefined : this.#apiKeys.get(parsed.keyId)) ?? undefined;
     const keyRecord = record ?? (this.#decoys.get('apiKey') as ApiKeyRecord);
-    const ok = verifySecret(match?.[2] ?? 'x', keyRecord.secret);
+    const ok = verifySecret(parsed?.secret ?? 'x', keyRecord.secret);
     const tenant = (record === undefined ? undefined : this.#tenants.get(record.tenantId)) ?? (this.#decoys.get('tenant') as TenantRecord);
-    if (!ok || record === undefined || record.revokedAt !== null || tenant.id !== record.tenantId) return undefined;
-    return { tenant, keyId: match?.[1] as string };
+    const named = parsed?.tenantId === undefined || parsed.tenantId === keyRecord.tenantId;
+    if (!ok || !named || record === undefined || record.revokedAt !== null || tenant.id !== record.tenantId) return undefined;
+    return { tenant, keyId: (parsed as ParsedApiKey).keyId };
   }
 
   /** Whether `keyId` is a live (not revoked) key of `tenantId`: a handed-over connection is checked again with it. */
@@ -360,9 +397,9 @@ export class Registry {
     return record !== undefined && record.tenantId === tenantId && record.revokedAt === null;
   }
 
-  /** Revokes one key by its id (the 16 hex characters after `ctx_`) or by the whole key. */
+  /** Revokes one key by its id or by the whole key. */
   revokeApiKey(keyIdOrKey: string): { keyId: string; tenantId: string } | undefined {
-    const keyId = API_KEY_PATTERN.exec(keyIdOrKey)?.[1] ?? keyIdOrKey;
+    const keyId = apiKeyId(keyIdOrKey) ?? keyIdOrKey;
     const record = this.#apiKeys.get(keyId);
     if (record === undefined) return undefined;
     if (record.revokedAt === null) this.#write(() => this.#apiKeys.put(keyId, { ...record, revokedAt: Date.now() }));
@@ -381,6 +418,30 @@ export class Registry {
       if (value.tenantId === tenant.id) keys.push({ keyId: String(key), createdAt: value.createdAt, revokedAt: value.revokedAt });
     }
     return keys;
+  }
+
+  /**
+   * Every tenant's live (unrevoked) keys, ids and creation times, in one pass over the key table: the
+   * fleet's router routes keys of the legacy shape (which name no tenant) by their id.
+   */
+  liveKeysByTenant(): Map<string, { id: string; createdAt: number }[]> {
+    const byTenant = new Map<string, { id: string; createdAt: number }[]>();
+    for (const { key, value } of this.#apiKeys.entries()) {
+      if (value.revokedAt !== null) continue;
+      const keys = byTenant.get(value.tenantId) ?? [];
+      keys.push({ id: String(key), createdAt: value.createdAt });
+      byTenant.set(value.tenantId, keys);
+    }
+    return byTenant;
+  }
+
+  /**
+   * When this registry was first opened by a host that issues keys naming their tenant: keys created
+   * before it may be of the legacy shape (the fleet routes those by key id), none created after.
+   */
+  keyFormatSince(): number {
+    const since = this.#meta.get(KEY_FORMAT_SINCE_KEY);
+    return typeof since === 'number' ? since : 0;
   }
 
   /** Finds a tenant record by id, for operator commands that name a tenant. */
@@ -471,6 +532,62 @@ export class Registry {
     });
   }
 
+  /**
+   * Refuses a credential that names a tenant this host does not serve now: one that moved away or is
+   * still arriving (TENANT_MOVED; the detail names the host it moved to), or, on a fleet host
+   * (`fleetMember`), one it has never held, which only a router sending it astray can bring here.
+   * A serving or frozen tenant passes, and so does a deleted one (its credentials are just invalid).
+   * @throws {HostError} TENANT_MOVED.
+   */
+  assertServedHere(tenantId: string, fleetMember: boolean): void {
+    const state = this.#fleetStates.get(tenantId);
+    if (state?.state === 'moved') throw tenantMovedError(tenantId, state.to);
+    if (state?.state === 'incoming') throw tenantMovedError(tenantId, undefined, 'is still arriving at this host');
+    if (fleetMember && state === undefined && this.#tenants.get(tenantId) === undefined) throw tenantMovedError(tenantId, undefined, 'is not served by this host');
+  }
+
+  /** The tenant's fleet state on this host; undefined when it serves here normally (or was never here). */
+  fleetState(tenantId: string): TenantFleetState | undefined {
+    return this.#fleetStates.get(tenantId);
+  }
+
+  /** Sets (or, with undefined, clears) the tenant's fleet state on this host. */
+  setFleetState(tenantId: string, state: TenantFleetState | undefined): void {
+    if (!TENANT_ID_PATTERN.test(tenantId)) throw new HostError('TENANT_INVALID', `tenant id must be t_ and 16 hex characters, got ${JSON.stringify(tenantId.slice(0, 40))}`);
+    this.#write(() => {
+      if (state === undefined) this.#fleetStates.remove(tenantId);
+      else this.#fleetStates.put(tenantId, state);
+    });
+  }
+
+  /** Every tenant with a fleet state on this host (frozen, incoming, and the tombstones). */
+  fleetStates(): { tenantId: string; state: TenantFleetState }[] {
+    return [...this.#fleetStates.entries()].map(({ key, value }) => ({ tenantId: String(key), state: value }));
+  }
+
+  /**
+   * Remembers which tenant the given key ids belonged to, for a tenant moving away: a key of the
+   * legacy shape names no tenant, and once the tenant's records are gone only this tells that it
+   * moved (TENANT_MOVED) rather than never existed.
+   */
+  rememberMovedKeys(tenantId: string, keyIds: readonly string[]): void {
+    this.#write(() => {
+      for (const keyId of keyIds) this.#movedKeys.put(keyId, tenantId);
+    });
+  }
+
+  /** Forgets moved-key entries (the tenant came back to this host). */
+  forgetMovedKeys(keyIds: readonly string[]): void {
+    this.#write(() => {
+      for (const keyId of keyIds) this.#movedKeys.remove(keyId);
+    });
+  }
+
+  /** The tenant that owned a key id before it moved away from this host, if any. */
+  movedKeyTenant(keyId: string): string | undefined {
+    return this.#movedKeys.get(keyId);
+  }
+
   /** Stores the operator key's hash (first start without CTX_OPERATOR_KEY). */
   setOperatorKeyHash(hash: SecretHash): void {
     this.#write(() => this.#meta.put('operatorKey', hash));
@@ -514,9 +631,46 @@ function recoverRotation(path: string): void {
   if (existsSync(retired) && existsSync(join(path, 'data.mdb'))) rmSync(retired, { recursive: true, force: true });
 }
 
-/** The id part of a whole API key (the 16 hex characters after `ctx_`), or undefined when it is not one. */
+/**
+ * TENANT_MOVED for a tenant this host does not serve; `host`, when known, is where it went: the
+ * detail carries it, and the router reads it from the response to correct its map.
+ */
+export function tenantMovedError(tenantId: string, host: string | undefined, why = host === undefined ? 'is not served by this host' : `moved to host ${host}`): HostError {
+  return new HostError('TENANT_MOVED', `tenant ${tenantId} ${why}; retry through the router`, { tenant: tenantId, ...(host === undefined ? {} : { host }) });
+}
+
+/** An API key's parts: the tenant it names (keys of the fleet shape), its id and its secret. */
+interface ParsedApiKey {
+  tenantId: string | undefined;
+  keyId: string;
+  secret: string;
+}
+
+/** Splits an API key of either shape; undefined when it is neither. */
+function parseApiKey(apiKey: string): ParsedApiKey | undefined {
+  const current = API_KEY_PATTERN.exec(apiKey);
+  if (current !== null) return { tenantId: `t_${current[1] as string}`, keyId: current[2] as string, secret: current[3] as string };
+  const legacy = LEGACY_API_KEY_PATTERN.exec(apiKey);
+  if (legacy !== null) return { tenantId: undefined, keyId: legacy[1] as string, secret: legacy[2] as string };
+  return undefined;
+}
+
+/** The id part of a whole API key of either shape (16 hex characters), or undefined when it is not one. */
 export function apiKeyId(apiKey: string): string | undefined {
-  return API_KEY_PATTERN.exec(apiKey)?.[1];
+  return parseApiKey(apiKey)?.keyId;
+}
+
+/**
+ * The tenant an API key names (`ctx_<tenant hex>_…`), for routing only: it proves nothing, and a
+ * key of the legacy shape names none (undefined).
+ */
+export function apiKeyTenant(apiKey: string): string | undefined {
+  return parseApiKey(apiKey)?.tenantId;
+}
+
+/** Whether `tenantId` is shaped like a tenant id (`t_` and 16 hex characters). */
+export function isTenantId(tenantId: string): boolean {
+  return TENANT_ID_PATTERN.test(tenantId);
 }
 
 /**

@@ -78,7 +78,7 @@ program
 
 program
   .command('revoke-key <keyId>')
-  .description('revoke an API key, given its id (the 16 hex characters after "ctx_") or the whole key')
+  .description('revoke an API key, given its id (the 16 hex characters before the secret) or the whole key')
   .action((keyId: string) =>
     withAuthority((authority) => {
       const tenantId = authority.registry.apiKeyOwner(keyId);

@@ -105,11 +105,15 @@ function mint(authority: TenantAuthority, tenant: TenantRecord, minted: Minted):
 
 /**
  * Mints a scope for the tenant owning `apiKey`.
- * @throws {HostError} AUTH_INVALID_KEY for malformed, unknown or revoked keys (same time for each).
+ * @throws {HostError} AUTH_INVALID_KEY for malformed, unknown or revoked keys (same time for each);
+ *   TENANT_MOVED when the tenant moved to another host or is still arriving here.
  */
 export function mintScopeFromApiKey(authority: TenantAuthority, apiKey: string): TenantScope {
   const found = authority.registry.authenticateKey(apiKey);
   if (found === undefined) throw new HostError('AUTH_INVALID_KEY', 'the API key is unknown or revoked');
+  // A copy that moved away (or is still arriving) is not this tenant's serving copy: a request that
+  // reached it by a stale route must not read or write it.
+  authority.registry.assertServedHere(found.tenant.id, false);
   return mint(authority, found.tenant, { keyId: found.keyId, endUser: undefined });
 }
 
@@ -129,13 +133,15 @@ export interface UpgradeHandoff {
  * Mints the scope of a connection the supervisor authenticated and handed over: the cell checks
  * again that the key is a live key of that tenant, so the handoff alone (a tenant id) opens nothing.
  * Only the cell's intake of handed connections calls this.
- * @throws {HostError} AUTH_INVALID_KEY when the key was revoked or the tenant deleted since.
+ * @throws {HostError} AUTH_INVALID_KEY when the key was revoked or the tenant deleted since;
+ *   TENANT_MOVED when the tenant moved away since.
  */
 export function mintScopeFromHandoff(authority: TenantAuthority, handoff: UpgradeHandoff): TenantScope {
   const tenant = authority.registry.findTenant(handoff.tenantId);
   if (tenant === undefined || !authority.registry.keyIsActive(handoff.keyId, handoff.tenantId)) {
     throw new HostError('AUTH_INVALID_KEY', 'the API key or ticket was revoked, or its tenant deleted');
   }
+  authority.registry.assertServedHere(tenant.id, false);
   return mint(authority, tenant, { keyId: handoff.keyId, endUser: handoff.endUser });
 }
 

@@ -147,6 +147,9 @@ export async function sweepFeedbackRetention(
   let deleted = 0;
   for (const tenant of authority.registry.listTenants()) {
     if (!owns(tenant.id)) continue;
+    // A tenant in the middle of a move (frozen, arriving, or retired here) takes no writes; the
+    // host that serves it next sweeps it.
+    if (authority.registry.fleetState(tenant.id) !== undefined) continue;
     await new Promise((resolve) => setImmediate(resolve));
     let scope: TenantScope;
     try {

@@ -85,6 +85,8 @@ export function coreRoutes(services: CoreRouteServices): Route[] {
         // Live sessions of a deleted tenant end now: their scope would outlive the data it points to.
         const deleted = await deleteTenant(authority, operator, tenantId, (tenant) => services.closeTenant(tenant.id));
         if (!deleted) throw new HostError('TENANT_NOT_FOUND', `no tenant has id ${JSON.stringify(tenantId)}`);
+        // A tombstone, so that on a fleet host its keys are invalid (401), not "served elsewhere" (421).
+        authority.registry.setFleetState(tenantId, { state: 'deleted', since: Date.now() });
         await services.forgetTenant(tenantId);
         logger.info({ tenant: tenantId }, 'tenant deleted');
         return { deleted: tenantId };

@@ -40,9 +40,9 @@ export async function readJson(request: IncomingMessage, maxBytes: number): Prom
 }
 
 /** Sends a JSON response. */
-export function sendJson(response: ServerResponse, status: number, body: unknown): void {
+export function sendJson(response: ServerResponse, status: number, body: unknown, headers: Readonly<Record<string, string>> = {}): void {
   const text = JSON.stringify(body);
-  response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
+  response.writeHead(status, { ...headers, 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) });
   response.end(text);
 }
 
@@ -53,7 +53,19 @@ export function sendError(response: ServerResponse, error: unknown, onUnknown: (
     response.destroy();
     return;
   }
-  sendJson(response, known.httpStatus, { error: wire });
+  sendJson(response, known.httpStatus, { error: wire }, errorHeaders(known));
+}
+
+/**
+ * The response header that names where a tenant moved (`ctx-tenant-host`), for TENANT_MOVED: the
+ * router (host/fleet/haproxy.ts) reads it to correct a stale map entry at once.
+ */
+export const TENANT_HOST_HEADER = 'ctx-tenant-host';
+
+/** Headers an error answer carries besides its body: where a moved tenant went. */
+export function errorHeaders(error: HostError): Record<string, string> {
+  const host = error.code === 'TENANT_MOVED' ? error.detail?.['host'] : undefined;
+  return typeof host === 'string' ? { [TENANT_HOST_HEADER]: host } : {};
 }
 
 /**

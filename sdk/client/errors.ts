@@ -41,6 +41,9 @@ const RETRYABLE_HOST_CODES: ReadonlySet<string> = new Set([
   'TENANT_SESSION_LIMIT',
   'STORAGE_ENV_LIMIT',
   'MODEL_TIMEOUT',
+  // A fleet moves the tenant between hosts: the router sends the retry to the host that serves it.
+  'TENANT_MOVED',
+  'TENANT_FROZEN',
 ]);
 
 /** Extra facts about a ChatError. */

@@ -14,6 +14,7 @@ import * as assert from 'uvu/assert';
 import { HostError } from '../../host/errors.ts';
 import { LIMITS } from '../../host/limits.ts';
 import { CHILD_PROCESS_MS, within } from '../helpers/deadline.ts';
+import { apiKeyId } from '../../host/storage/registry.ts';
 import { OPERATOR_KEY, startTestHost, type TestHost } from '../helpers/host.ts';
 
 const QUESTION = 'When does the workshop open?';
@@ -68,12 +69,12 @@ test('a tenant rotates its own API keys: issue, switch, revoke; never its last k
     const other = await host.createTenant('Other');
     const issued = await host.request('POST', '/v1/keys', tenant.apiKey);
     assert.is(issued.status, 201);
-    assert.match(issued.body.apiKey, /^ctx_[0-9a-f]{16}_/);
+    assert.match(issued.body.apiKey, new RegExp(`^ctx_${tenant.id.slice(2)}_${issued.body.keyId}_[A-Za-z0-9_-]{43}$`), 'a new key names its tenant');
     assert.is((await host.request('GET', '/v1/config', issued.body.apiKey)).status, 200, 'the new key works');
     const listed = await host.request('GET', '/v1/keys', tenant.apiKey);
     assert.is(listed.body.keys.length, 2);
-    const oldId = tenant.apiKey.split('_')[1] as string;
-    const foreign = await host.request('DELETE', `/v1/keys/${other.apiKey.split('_')[1]}`, tenant.apiKey);
+    const oldId = apiKeyId(tenant.apiKey) as string;
+    const foreign = await host.request('DELETE', `/v1/keys/${apiKeyId(other.apiKey)}`, tenant.apiKey);
     assert.equal([foreign.status, foreign.body.error.code], [401, 'AUTH_INVALID_KEY']);
     assert.is((await host.request('GET', '/v1/config', other.apiKey)).status, 200, "the other tenant's key still works");
     assert.is((await host.request('DELETE', `/v1/keys/${oldId}`, issued.body.apiKey)).status, 200);

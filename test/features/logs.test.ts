@@ -95,9 +95,10 @@ test('no captured line holds a secret, a key or a ticket', () => {
     assert.ok(secret.length > 8, what);
     assert.not.ok(output.includes(secret), `the ${what} appears in the logs`);
   }
-  // The key's secret part alone must not appear either (the key id before it may).
-  // Keys are `ctx_<16 hex id>_<43-char secret>`; the secret itself may contain '_', so cut by position.
-  const secretPart = tenant.apiKey.slice('ctx_0123456789abcdef_'.length);
+  // The key's secret part alone must not appear either (the tenant and key ids before it may).
+  // Keys are `ctx_<16 hex tenant>_<16 hex id>_<43-char secret>`; the secret itself may contain '_',
+  // so cut by position.
+  const secretPart = tenant.apiKey.slice('ctx_0123456789abcdef_0123456789abcdef_'.length);
   assert.equal(secretPart.length, 43);
   assert.not.ok(output.includes(secretPart), "the tenant key's secret part appears in the logs");
 });

@@ -56,7 +56,7 @@ test('each tenant has its own directory, and no plaintext reaches the data files
     const a = createTenant(authority, operatorFromLocalAccess(), 'A');
     const b = createTenant(authority, operatorFromLocalAccess(), 'B');
     const scope = mintScopeFromApiKey(authority, a.apiKey);
-    ingestDocuments(scope, createLocalEmbedder(), [{ id: 'secret', text: 'PLAINTEXT-MARKER-7731 lives only in tenant A.' }]);
+    await ingestDocuments(scope, createLocalEmbedder(), [{ id: 'secret', text: 'PLAINTEXT-MARKER-7731 lives only in tenant A.' }]);
     scope.release();
     await authority.environments.close();
     assert.equal(readdirSync(join(dir, 'tenants')).sort(), [a.tenant.id, b.tenant.id].sort());
@@ -75,7 +75,7 @@ test('delete destroys the key, then the directory: a copy taken before cannot be
   try {
     const doomed = createTenant(authority, operatorFromLocalAccess(), 'Doomed');
     const scope = mintScopeFromApiKey(authority, doomed.apiKey);
-    ingestDocuments(scope, createLocalEmbedder(), [{ id: 'x', text: 'Something worth stealing.' }]);
+    await ingestDocuments(scope, createLocalEmbedder(), [{ id: 'x', text: 'Something worth stealing.' }]);
     scope.release();
     const copy = join(dir, 'stolen-copy');
     cpSync(join(dir, 'tenants', doomed.tenant.id), copy, { recursive: true });

@@ -1,0 +1,162 @@
+/**
+ * Fleet benchmarks on a real local fleet (HAProxy and two host processes on loopback, one cell
+ * each; host/fleet/local-fleet.ts), each figure beside a baseline measured in the same run:
+ *
+ * - moving a tenant of 10,000 chunks between the hosts: how long its writes are frozen (from the
+ *   source's freeze to the router sending it to the target) and the whole move, beside the time to
+ *   stream the same number of bytes through a bare HTTP sink on loopback; and the frozen window
+ *   when the tenant writes during the pre-copy, so that it is copied again under the freeze;
+ * - full asks per second through HAProxy, beside the same clients connected to the host directly.
+ *
+ * Run alone: `node --disable-wasm-trap-handler --import tsx bench/fleet.ts [--quick]`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { startLocalFleet } from '../host/fleet/local-fleet.ts';
+import { connect } from '../sdk/client/node.ts';
+import { heading, line, ms, summarise } from './stats.ts';
+import { syntheticDocuments } from './synthetic.ts';
+
+const OPERATOR_KEY = 'bench-fleet-operator-key-0123456789';
+
+/** Runs the fleet benchmarks and prints them. */
+export async function runFleetBenchmarks(quick: boolean): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ctx-bench-fleet-'));
+  const fleet = await startLocalFleet({ dir, operatorKey: OPERATOR_KEY, names: ['h1', 'h2'], hostLogLevel: 'error', logger: pino({ level: 'silent' }) });
+  try {
+    const created = await fleet.controller.createTenant('bench mover');
+    const apiKey = created.apiKey;
+    const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
+    await fetch(`${fleet.router.url}/v1/config`, { method: 'PATCH', headers, body: JSON.stringify({ cache: { enabled: false } }) });
+    const count = quick ? 2_000 : 10_000;
+    const documents = syntheticDocuments(count);
+    let chunks = 0;
+    for (let start = 0; start < documents.length; start += 1_000) {
+      const response = await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers, body: JSON.stringify({ documents: documents.slice(start, start + 1_000) }) });
+      chunks += ((await response.json()) as { chunks: number }).chunks;
+    }
+
+    heading(`fleet: moving a tenant of ${chunks} chunks between two hosts (HAProxy + host processes on loopback)`);
+    const frozen: number[] = [];
+    const whole: number[] = [];
+    let bytes = 0;
+    let host = created.host;
+    for (let round = 0; round < (quick ? 2 : 4); round += 1) {
+      const to = host === 'h1' ? 'h2' : 'h1';
+      const started = performance.now();
+      const move = await fleet.controller.moveTenant(created.tenant.id, to);
+      whole.push(performance.now() - started);
+      frozen.push((move.writableAt ?? 0) - (move.frozenAt ?? 0));
+      bytes = move.bytes ?? 0;
+      host = to;
+    }
+    // The same move while the tenant writes: a write lands after the pre-copy, so the freeze finds
+    // the copy stale and copies the tenant again, frozen (the fallback's cost).
+    const writing = await fleet.reopenController(async (move) => {
+      if (move.step !== 'precopied') return;
+      await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers, body: JSON.stringify({ documents: [{ id: `late-${move.id}`, text: 'Written during the pre-copy.' }] }) });
+    });
+    const fallback = await writing.moveTenant(created.tenant.id, host === 'h1' ? 'h2' : 'h1');
+    host = fallback.to;
+    await fleet.reopenController();
+    const sink = await loopbackStream(bytes);
+    line('baseline: the same bytes streamed to a bare HTTP sink', `${ms(sink)} for ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+    const frozenSummary = summarise(frozen);
+    line('writes frozen (freeze → router sends to the target)', `p50 ${ms(frozenSummary.p50)}  max ${ms(Math.max(...frozen))}`, frozenSummary.p50 <= 2_000 ? 'target < 2 s: met' : 'target < 2 s: MISSED');
+    line('whole move (plan → old copy shredded)', `p50 ${ms(summarise(whole).p50)}  (${whole.length} moves)`);
+    const fallbackFrozen = (fallback.writableAt ?? 0) - (fallback.frozenAt ?? 0);
+    line(
+      'writes frozen when it wrote during the pre-copy (copied again)',
+      `${ms(fallbackFrozen)}${fallback.precopyKept === false ? '' : ' (pre-copy kept?)'}`,
+      fallbackFrozen <= 2_000 ? 'target < 2 s: met' : 'target < 2 s: MISSED',
+    );
+
+    heading('fleet: full asks per second with the local model, 16 clients, through HAProxy and directly');
+    const questions = documents.slice(0, 500).map((document, index) => `What about ${document.text.split(' ').slice(3 + (index % 5), 9 + (index % 5)).join(' ')}?`);
+    // A tenant may ask asksPerTenantPerMinuteMax (6,000) questions a minute: each series asks as a
+    // tenant of its own, holding the same 1,000 documents.
+    const asker = async (name: string): Promise<{ apiKey: string; direct: string }> => {
+      const made = await fleet.controller.createTenant(name);
+      const auth = { authorization: `Bearer ${made.apiKey}`, 'content-type': 'application/json' };
+      await fetch(`${fleet.router.url}/v1/config`, { method: 'PATCH', headers: auth, body: JSON.stringify({ cache: { enabled: false } }) });
+      await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers: auth, body: JSON.stringify({ documents: documents.slice(0, 1_000) }) });
+      return { apiKey: made.apiKey, direct: fleet.host(made.host).url };
+    };
+    const total = quick ? 1_000 : 2_500;
+    const rates = { direct: [] as number[], router: [] as number[] };
+    // Alternated, so that the machine's other load falls on both alike.
+    for (let round = 0; round < 2; round += 1) {
+      const tenant = await asker(`bench asker ${round}`);
+      rates.direct.push(await asksPerSecond(tenant.direct, tenant.apiKey, questions, total));
+      rates.router.push(await asksPerSecond(fleet.router.url, tenant.apiKey, questions, total));
+    }
+    const best = (samples: number[]): number => Math.max(...samples);
+    line('baseline: asks per second, clients connected to the host', `${best(rates.direct).toFixed(0)}  (runs: ${rates.direct.map((rate) => rate.toFixed(0)).join(', ')})`);
+    const ratio = best(rates.router) / best(rates.direct);
+    line('asks per second through HAProxy', `${best(rates.router).toFixed(0)}  (runs: ${rates.router.map((rate) => rate.toFixed(0)).join(', ')})`, `${ratio.toFixed(2)}x direct; target >= 0.9x: ${ratio >= 0.9 ? 'met' : 'MISSED'}`);
+    const single = await asker('bench single');
+    // A session may send framesPerWindowMax (200) frames in 10 s: 150 asks per series.
+    const trips = { direct: await askRoundTrips(single.direct, single.apiKey, questions, 150), router: await askRoundTrips(fleet.router.url, single.apiKey, questions, 150) };
+    line('one client\'s ask round trip, direct / through HAProxy', `p50 ${ms(summarise(trips.direct).p50)} / ${ms(summarise(trips.router).p50)}`);
+  } finally {
+    await fleet.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function asksPerSecond(url: string, apiKey: string, questions: string[], total: number): Promise<number> {
+  const clients = await Promise.all(Array.from({ length: 16 }, () => connect({ url, apiKey })));
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    clients.map(async (client) => {
+      while (next < total) {
+        const question = questions[next % questions.length] as string;
+        next += 1;
+        await client.ask(question).result;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  for (const client of clients) client.close();
+  return total / seconds;
+}
+
+async function askRoundTrips(url: string, apiKey: string, questions: string[], count: number): Promise<number[]> {
+  const client = await connect({ url, apiKey });
+  const trips: number[] = [];
+  for (let index = 0; index < count; index += 1) {
+    const started = performance.now();
+    await client.ask(questions[index % questions.length] as string).result;
+    trips.push(performance.now() - started);
+  }
+  client.close();
+  return trips;
+}
+
+/** Milliseconds to POST `bytes` bytes to an HTTP server on loopback that reads and drops them. */
+async function loopbackStream(bytes: number): Promise<number> {
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => response.end('ok'));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  const body = Buffer.alloc(bytes, 7);
+  const started = performance.now();
+  await (await fetch(url, { method: 'POST', body })).text();
+  const elapsed = performance.now() - started;
+  await new Promise((resolve) => server.close(resolve));
+  return elapsed;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runFleetBenchmarks(process.argv.includes('--quick')).catch((error: unknown) => {
+    process.stderr.write(`fleet bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}
