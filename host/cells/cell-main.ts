@@ -96,9 +96,10 @@ function receive(message: ChannelMessage, handle: Socket | undefined): void {
     return;
   }
   if (message.t === 'upgrade') {
-    if (handle === undefined) return;
+    if (handle === undefined) return port.send({ t: 'taken', id: message.id, taken: false });
     if (cell === undefined) return void early.push([message, handle]);
     cell.acceptSocket(handle, Buffer.from(message.received), message.handoff);
+    port.send({ t: 'taken', id: message.id, taken: true });
     return;
   }
   channel.receive(message);

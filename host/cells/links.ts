@@ -62,13 +62,22 @@ export interface CellLink extends CellControl {
   readonly state: 'starting' | 'ready' | 'exited';
   /** Settles when the cell is ready (or rejects when it exits first). */
   readonly ready: Promise<void>;
-  /** Hands an authenticated chat connection to the cell. */
-  handUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, handoff: UpgradeHandoff): void;
+  /**
+   * Hands an authenticated chat connection to the cell. Settles `taken` once the cell holds it;
+   * `lost` when the cell ended (or got the message without its handle) before it took it: the
+   * connection is then still whole in the supervisor, which may hand it to the cell that took the
+   * slot over; `unanswered` when the cell said nothing within a bound (it may hold the connection,
+   * so the supervisor only lets go of its copy).
+   */
+  handUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer, handoff: UpgradeHandoff): Promise<HandoverOutcome>;
   /** Registers a listener for the cell's end (a crash, a kill, or {@link stop}). */
   onExit(listener: (why: string) => void): void;
   /** Stops the cell gracefully (its sessions close with 1012). */
   stop(): Promise<void>;
 }
+
+/** How a handed-over connection fared (see {@link CellLink.handUpgrade}). */
+export type HandoverOutcome = 'taken' | 'lost' | 'unanswered';
 
 /** Everything a cell process needs to start. */
 export interface ForkOptions {
@@ -87,6 +96,8 @@ export interface ForkOptions {
 const CELL_MAIN = new URL('./cell-main.ts', import.meta.url);
 /** How long a stopping cell has to close its sessions before it is killed. */
 const CELL_STOP_MS_MAX = 10_000;
+/** How long a cell has to say it took a handed-over connection before the supervisor lets go of it. */
+const HANDOVER_MS_MAX = 5_000;
 
 /** Starts a cell process. It is `starting` until its first `ready` message. */
 export function forkCell(options: ForkOptions): CellLink {
@@ -109,12 +120,17 @@ export function forkCell(options: ForkOptions): CellLink {
   const channel: Channel = createChannel(port, options.services as unknown as Record<string, (...args: never[]) => unknown>, (op, error) =>
     options.logger.error({ err: error, op }, 'unexpected error answering a cell'),
   );
+  // Connections handed over and not yet taken, by message id: the supervisor keeps its copy of
+  // each until the cell says it holds it, so one handed to a cell that dies is not lost.
+  const handing = new Map<number, (outcome: HandoverOutcome) => void>();
+  let nextHandover = 0;
   child.on('message', (message: ChannelMessage) => {
     if (message.t === 'ready') {
       state = 'ready';
       markReady();
       return;
     }
+    if (message.t === 'taken') return void handing.get(message.id)?.(message.taken ? 'taken' : 'lost');
     channel.receive(message);
   });
   // An IPC error (the cell died mid-send) must not reach the supervisor as an unhandled 'error'.
@@ -125,6 +141,8 @@ export function forkCell(options: ForkOptions): CellLink {
     channel.end(`the cell process ${why}`);
     markFailed(new HostError('CELL_UNAVAILABLE', `the cell process ${why} before it was ready`));
     for (const listener of exitListeners) listener(why);
+    // After the listeners: the supervisor has given the slot to another cell by now.
+    for (const settle of [...handing.values()]) settle('lost');
   });
   child.send({
     t: 'start',
@@ -152,14 +170,32 @@ export function forkCell(options: ForkOptions): CellLink {
       // for the cell instead of being read here and lost. (A WebSocket client sends nothing before
       // the 101, so this guards against misbehaving clients only.)
       (socket as Duplex & { _handle?: { readStop?(): number } })._handle?.readStop?.();
-      const message: UpgradeMessage = { t: 'upgrade', received, handoff };
-      try {
-        child.send(message, socket as never, { keepOpen: false }, (error) => {
-          if (error !== null) socket.destroy();
-        });
-      } catch {
-        socket.destroy();
-      }
+      const id = (nextHandover += 1);
+      const message: UpgradeMessage = { t: 'upgrade', id, received, handoff };
+      return new Promise<HandoverOutcome>((resolve) => {
+        // A cell that never answers (hung) must not keep the supervisor's copy open for ever.
+        const bound = setTimeout(() => settle('unanswered'), HANDOVER_MS_MAX);
+        function settle(outcome: HandoverOutcome): void {
+          if (!handing.delete(id)) return;
+          clearTimeout(bound);
+          // The cell holds its own descriptor now (or may): closing this copy leaves that open.
+          if (outcome !== 'lost') socket.destroy();
+          resolve(outcome);
+        }
+        handing.set(id, settle);
+        // The supervisor keeps its copy (keepOpen) until the cell has taken the connection; closing
+        // a copy of the descriptor then leaves the cell's own open.
+        const sent = (error: Error | null): void => {
+          // A failed send means the cell is going: 'lost' comes with its exit (or the bound).
+          if (error !== null) options.logger.debug({ err: error, pid: child.pid }, 'a connection could not be handed to a cell');
+        };
+        try {
+          if (!child.connected) return settle('lost');
+          child.send(message, socket as never, { keepOpen: true }, sent);
+        } catch (error) {
+          sent(error as Error);
+        }
+      });
     },
     onExit: (listener) => void exitListeners.push(listener),
     async stop() {
@@ -232,7 +268,10 @@ export async function inProcessCell(options: InProcessOptions): Promise<InProces
       return state;
     },
     ready: Promise.resolve(),
-    handUpgrade: (request, socket, head, handoff) => cell.acceptUpgrade(request, socket, head, handoff),
+    handUpgrade: (request, socket, head, handoff) => {
+      cell.acceptUpgrade(request, socket, head, handoff);
+      return Promise.resolve('taken' as const);
+    },
     onExit: (listener) => void exitListeners.push(listener),
     async stop() {
       if (state === 'exited') return;

@@ -24,11 +24,26 @@ export interface CellStart {
   memoryBytesMax: number;
 }
 
-/** A chat connection handed over with the handle (the bytes the supervisor read: its request head and any more). */
+/**
+ * A chat connection handed over with the handle (the bytes the supervisor read: its request head and
+ * any more). The cell answers with an {@link UpgradeTakenMessage} of the same id.
+ */
 export interface UpgradeMessage {
   t: 'upgrade';
+  id: number;
   received: Uint8Array;
   handoff: UpgradeHandoff;
+}
+
+/**
+ * The cell holds a handed-over connection (`taken`), or got the message without its handle. Until
+ * this arrives the supervisor keeps its own copy of the connection, so a cell that dies before
+ * taking it loses nothing: the supervisor hands the connection to the cell that replaces it.
+ */
+export interface UpgradeTakenMessage {
+  t: 'taken';
+  id: number;
+  taken: boolean;
 }
 
 /** A call from one side to the other; answered by a {@link ResultMessage} with the same id. */
@@ -50,4 +65,4 @@ export interface ReadyMessage {
 }
 
 /** Any message on the channel. */
-export type ChannelMessage = CellStart | UpgradeMessage | CallMessage | ResultMessage | ReadyMessage;
+export type ChannelMessage = CellStart | UpgradeMessage | UpgradeTakenMessage | CallMessage | ResultMessage | ReadyMessage;

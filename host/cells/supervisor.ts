@@ -70,6 +70,8 @@ export interface Supervisor {
 
 /** How long /healthz waits for a cell's count before it reports the last one it had. */
 const HEALTH_CELL_WAIT_MS = 50;
+/** How many cells one chat connection may be handed to (the second is the dead one's successor). */
+const HANDOVER_ATTEMPTS_MAX = 2;
 /** How long an idle client connection is kept open (longer than clients keep theirs: see above). */
 const CLIENT_KEEP_ALIVE_MS = 65_000;
 /** The quarantine cell's niceness: the kernel runs the other cells first whenever they want the CPU. */
@@ -379,12 +381,21 @@ export async function startSupervisor(config: HostConfig, options: SupervisorOpt
     const url = new URL(request.url ?? '/', 'http://localhost');
     if (url.pathname !== '/v1/chat') throw new HostError('HTTP_NOT_FOUND', `no WebSocket endpoint at ${url.pathname}`);
     const handoff = authenticateUpgrade(request, url);
-    const link = await cellForTenant(handoff.tenantId);
-    if (socket.destroyed) return;
-    // From here the cell's listener counts this socket's errors (in-process) or the socket is gone.
-    upgrading.delete(socket);
-    handedOver.add(socket);
-    link.handUpgrade(request, socket, head, handoff);
+    // A cell killed just as a connection reaches it has not taken it: the connection goes to the
+    // cell that took the slot over (the standby, at once), so a crash costs no client its upgrade.
+    for (let attempt = 1; ; attempt += 1) {
+      const link = await cellForTenant(handoff.tenantId);
+      if (socket.destroyed) return;
+      // From here the cell's listener counts this socket's errors (in-process) or the socket is gone.
+      upgrading.delete(socket);
+      handedOver.add(socket);
+      const outcome = await link.handUpgrade(request, socket, head, handoff);
+      if (outcome !== 'lost' || socket.destroyed) return;
+      handedOver.delete(socket);
+      upgrading.add(socket);
+      metrics.handoverRetried();
+      if (attempt >= HANDOVER_ATTEMPTS_MAX) throw new HostError('CELL_UNAVAILABLE', 'the cell serving this tenant ended while taking the connection; try again shortly');
+    }
   }
 
   /** @throws {HostError} AUTH_* when neither a live key nor an unused ticket is presented. */

@@ -57,6 +57,8 @@ export interface SupervisorMetrics {
   connectionError(stage: ConnectionStage): void;
   /** Counts a cell process that ended without being asked to (a crash, a kill). */
   cellRestarted(slot: number): void;
+  /** Counts a chat connection handed to a cell that ended before taking it, and handed again. */
+  handoverRetried(): void;
   /** Counts a request the supervisor answered itself because no cell could take it. */
   refused(code: string): void;
   /** The series as data, with the process's. */
@@ -74,10 +76,12 @@ export function createSupervisorMetrics(): SupervisorMetrics {
     registers,
   });
   const restarts = new Counter({ name: 'ctx_cell_restarts_total', help: 'Cell processes that ended unasked (crash, kill) and were replaced, by slot.', labelNames: ['slot'], registers });
+  const handovers = new Counter({ name: 'ctx_handover_retries_total', help: 'Chat connections handed to a cell that ended before taking them, and handed to its successor.', registers });
   const refusals = new Counter({ name: 'ctx_supervisor_refusals_total', help: 'Requests and upgrades the supervisor refused itself, by error code.', labelNames: ['code'], registers });
   return {
     connectionError: (stage) => connectionErrors.inc({ stage }),
     cellRestarted: (slot) => restarts.inc({ slot: String(slot) }),
+    handoverRetried: () => handovers.inc(),
     refused: (code) => refusals.inc({ code }),
     json: async () => [...(await processMetrics().getMetricsAsJSON()), ...(await registry.getMetricsAsJSON())] as MetricsPart,
   };

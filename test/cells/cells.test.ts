@@ -5,6 +5,7 @@
  * - chat and HTTP of a tenant are served by the cell its id hashes to;
  * - `kill -9` of one cell: its clients reconnect and answer (the standby took the slot), the other
  *   cell's clients keep their sessions;
+ * - a connection handed to a cell killed at that moment reaches the cell that took its slot over;
  * - connections reset during the upgrade leave no session and no lease in any cell;
  * - a tenant burning its whole budget from four sessions is moved to the quarantine cell while the
  *   others keep answering;
@@ -13,6 +14,8 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { Packr } from 'msgpackr';
+import WebSocket from 'ws';
 import { rendezvousSlot } from '../../host/cells/placement.ts';
 import { connect, requestTicket, type ChatClient, type ClientStatus } from '../../sdk/client/node.ts';
 import { within } from '../helpers/deadline.ts';
@@ -95,6 +98,32 @@ test('kill -9 of one cell: its clients reconnect and answer; the other cell\'s c
     victimClient.close();
     bystanderClient.close();
   }
+  await eventually(async () => (await health()).standby === 'ready', 'a new standby is ready', 60_000);
+});
+
+test('a connection handed to a cell as it is killed is not lost: the first connect after kill -9 opens a session', async () => {
+  const [victim] = onSlot as [{ id: string; apiKey: string }];
+  await eventually(async () => (await health()).standby === 'ready', 'a standby is ready', 60_000);
+  const victimPid = (await health()).cells[0]?.pid as number;
+  process.kill(victimPid, 'SIGKILL');
+  // At once, before the supervisor has seen the exit: the connection goes to the dying cell first.
+  const frames = new Packr({ useRecords: false, mapsAsObjects: true });
+  const socket = new WebSocket(`${host.url.replace('http', 'ws')}/v1/chat`, { headers: { authorization: `Bearer ${victim.apiKey}` } });
+  try {
+    const first = await within(
+      new Promise<{ type: string }>((resolve, reject) => {
+        socket.once('message', (data: Buffer) => resolve(frames.unpack(data) as { type: string }));
+        socket.once('error', reject);
+        socket.once('close', (code) => reject(new Error(`closed with ${code} before a frame`)));
+      }),
+      'the first frame after the kill',
+      60_000,
+    );
+    assert.is(first.type, 'ready');
+  } finally {
+    socket.terminate();
+  }
+  assert.not.equal((await health()).cells[0]?.pid, victimPid, 'the successor serves the slot');
   await eventually(async () => (await health()).standby === 'ready', 'a new standby is ready', 60_000);
 });
 
