@@ -20,6 +20,8 @@ export interface HostProcess {
   alive(): boolean;
   /** Resident bytes of the host and every process it started. */
   residentBytes(): number;
+  /** CPU seconds (user + system) spent so far by the host and every live process it started. */
+  cpuSeconds(): number;
   /** Creates a tenant; returns its id and API key. */
   createTenant(name: string): Promise<{ id: string; apiKey: string }>;
   /** Stops the host and removes its data. */
@@ -51,6 +53,7 @@ export async function startHostProcess(env: Record<string, string> = {}): Promis
     child,
     alive: () => !exited,
     residentBytes: () => treeOf(pid).reduce((sum, member) => sum + residentOf(member), 0),
+    cpuSeconds: () => treeOf(pid).reduce((sum, member) => sum + cpuOf(member), 0),
     createTenant: async (name) => {
       const response = await fetch(`${url}/v1/tenants`, {
         method: 'POST',
@@ -75,6 +78,17 @@ export function residentOf(pid: number): number {
   try {
     const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
     return Number(match?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds (user + system) of one process (0 once it is gone), in clock ticks of 100 Hz. */
+export function cpuOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return 0;
   }
