@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { startLocalFleet } from '../host/fleet/local-fleet.ts';
 import { connect } from '../sdk/client/node.ts';
+import { LIMITS } from '../host/limits.ts';
 import { heading, line, ms, summarise } from './stats.ts';
 import { syntheticDocuments } from './synthetic.ts';
 
@@ -54,12 +55,21 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
       bytes = move.bytes ?? 0;
       host = to;
     }
-    // The same move while the tenant writes: a write lands after the pre-copy, so the freeze finds
-    // the copy stale and copies the tenant again, frozen (the fallback's cost).
+    // The same move while the tenant writes: a writer that writes during the first pre-copy only
+    // is caught up by a second one; a writer that writes during every pre-copy round is frozen and
+    // copied again (the fallback's cost).
+    let writesLeft = 0;
     const writing = await fleet.reopenController(async (move) => {
-      if (move.step !== 'precopied') return;
-      await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers, body: JSON.stringify({ documents: [{ id: `late-${move.id}`, text: 'Written during the pre-copy.' }] }) });
+      if (move.step !== 'precopied' || writesLeft === 0) return;
+      writesLeft -= 1;
+      await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers, body: JSON.stringify({ documents: [{ id: `late-${move.id}-${writesLeft}`, text: 'Written during the pre-copy.' }] }) });
     });
+    writesLeft = 1;
+    const pausedStarted = performance.now();
+    const paused = await writing.moveTenant(created.tenant.id, host === 'h1' ? 'h2' : 'h1');
+    const pausedWhole = performance.now() - pausedStarted;
+    host = paused.to;
+    writesLeft = LIMITS.fleetPrecopyRoundsMax;
     const fallback = await writing.moveTenant(created.tenant.id, host === 'h1' ? 'h2' : 'h1');
     host = fallback.to;
     await fleet.reopenController();
@@ -68,9 +78,15 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
     const frozenSummary = summarise(frozen);
     line('writes frozen (freeze → router sends to the target)', `p50 ${ms(frozenSummary.p50)}  max ${ms(Math.max(...frozen))}`, frozenSummary.p50 <= 2_000 ? 'target < 2 s: met' : 'target < 2 s: MISSED');
     line('whole move (plan → old copy shredded)', `p50 ${ms(summarise(whole).p50)}  (${whole.length} moves)`);
+    const pausedFrozen = (paused.writableAt ?? 0) - (paused.frozenAt ?? 0);
+    line(
+      'writes frozen when it wrote during the first pre-copy (a second one caught up)',
+      `${ms(pausedFrozen)}, whole move ${ms(pausedWhole)}${paused.precopyKept === true ? '' : ' (copied again frozen?)'}`,
+      pausedFrozen <= 2_000 ? 'target < 2 s: met' : 'target < 2 s: MISSED',
+    );
     const fallbackFrozen = (fallback.writableAt ?? 0) - (fallback.frozenAt ?? 0);
     line(
-      'writes frozen when it wrote during the pre-copy (copied again)',
+      `writes frozen when it wrote during all ${LIMITS.fleetPrecopyRoundsMax} pre-copies (copied again frozen)`,
       `${ms(fallbackFrozen)}${fallback.precopyKept === false ? '' : ' (pre-copy kept?)'}`,
       fallbackFrozen <= 2_000 ? 'target < 2 s: met' : 'target < 2 s: MISSED',
     );

@@ -249,6 +249,12 @@ export const LIMITS = {
   fleetHostNameCharsMax: 32,
   /** Moves the fleet controller runs at once: each freezes a tenant's writes and streams its export through the controller. */
   fleetMovesInFlightMax: 4,
+  /**
+   * Pre-copies of one move while its tenant still takes writes: when the tenant wrote during one,
+   * the next copies it again (a writer that pauses is caught up); after the last, it is frozen and,
+   * if it wrote since, copied again under the freeze.
+   */
+  fleetPrecopyRoundsMax: 3,
   /** Time a host has to answer one fleet step other than the transfer (freeze, retire, activate, shred, state). */
   fleetHostCallMsMax: 30_000,
   /** Time one tenant's export may take to stream into its import before the move step fails (and stays in the journal). */

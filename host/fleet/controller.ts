@@ -7,7 +7,8 @@
  *
  * A move (see tenants/fleet-ops.ts for each host's side):
  *   planned → a pre-copy streamed from the source (still writing) into the target's import →
- *   precopied → source freeze → (if the source wrote since the pre-copy: frozen → export streamed
+ *   precopied → (if the source wrote during it, and fewer than fleetPrecopyRoundsMax were made:
+ *   planned again, another pre-copy →) source freeze → (if the source wrote since the pre-copy: frozen → export streamed
  *   into the target's import again →) imported
  *   → source retire (TENANT_MOVED from now on; its sessions close with 1012) → retired
  *   → target activate → activated → router map flipped → routed → source shred → done.
@@ -373,9 +374,15 @@ export class FleetController {
         // A fresh export key per transfer, held in memory only: the bytes the controller relays
         // cannot be read by anyone who did not see this move happen.
         const copied = await source.transferTo(target, tenant, newExportKey(), true);
-        return this.#journal.record({ ...move, step: 'precopied', entries: copied.entries, bytes: copied.bytes, precopyMark: copied.writeMark });
+        return this.#journal.record({ ...move, step: 'precopied', entries: copied.entries, bytes: copied.bytes, precopyMark: copied.writeMark, precopyRounds: (move.precopyRounds ?? 0) + 1 });
       }
       case 'precopied': {
+        if ((move.precopyRounds ?? 1) < LIMITS.fleetPrecopyRoundsMax) {
+          const now = await source.status(tenant);
+          // Written during the pre-copy: copy again while it still takes writes, so a writer that
+          // paused is caught up and the freeze finds the copy whole.
+          if (now.writeMark !== move.precopyMark) return this.#journal.record({ ...move, step: 'planned' });
+        }
         const frozen = await source.step(tenant, 'freeze');
         const kept = typeof frozen.writeMark === 'string' && frozen.writeMark !== '' && frozen.writeMark === move.precopyMark;
         // Nothing written since the pre-copy: it is the whole tenant, and the freeze lasts only the

@@ -66,8 +66,8 @@ export class HostClient {
   }
 
   /** @throws {HostError} FLEET_HOST_UNAVAILABLE; the host's error. */
-  status(tenantId: string): Promise<FleetTenantStatus> {
-    return this.#call<FleetTenantStatus>('GET', `/v1/tenants/${tenantId}/fleet`);
+  status(tenantId: string): Promise<FleetTenantStatus & { writeMark?: string | null }> {
+    return this.#call<FleetTenantStatus & { writeMark?: string | null }>('GET', `/v1/tenants/${tenantId}/fleet`);
   }
 
   /** Runs a move step on the host (freeze, unfreeze, activate, shred; retire with `to`); a freeze answers the tenant's write mark too. */

@@ -37,8 +37,10 @@ export interface MoveRecord {
   /** Entries and bytes the (last) transfer carried. */
   entries?: number;
   bytes?: number;
-  /** The source's write mark at the pre-copy's snapshot. */
+  /** The source's write mark at the (last) pre-copy's snapshot. */
   precopyMark?: string;
+  /** Pre-copies made so far (fleetPrecopyRoundsMax at most): more than one when the tenant wrote during one. */
+  precopyRounds?: number;
   /** Whether the pre-copy was whole at the freeze (no second transfer under the freeze). */
   precopyKept?: boolean;
   /** The last failure, while the move waits to be resumed or rolled back. */

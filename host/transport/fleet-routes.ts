@@ -60,7 +60,17 @@ export function fleetRoutes(services: FleetRouteServices): Route[] {
   const step = (name: string): RegExp => new RegExp(`^${TENANT_PATH}\\/${name}$`);
   return [
     { method: 'GET', pattern: /^\/v1\/fleet\/tenants$/, auth: 'operator', handle: () => listFleetTenants(services) },
-    { method: 'GET', pattern: step('fleet'), auth: 'operator', handle: (_operator, _request, params) => fleetStatus(registry, params[0] ?? '') },
+    {
+      method: 'GET',
+      pattern: step('fleet'),
+      auth: 'operator',
+      // With the tenant's write mark here (null when its environment is not open): a move compares
+      // it with its pre-copy's to learn whether the tenant wrote since.
+      handle: (_operator, _request, params) => {
+        const status = fleetStatus(registry, params[0] ?? '');
+        return { ...status, writeMark: authority.environments.writeMark(status.tenant) ?? null };
+      },
+    },
     {
       method: 'POST',
       pattern: step('freeze'),

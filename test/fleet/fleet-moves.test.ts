@@ -208,24 +208,33 @@ test('a stale router entry: one TENANT_MOVED answer corrects it; a client ends u
   assert.is((await plainGet(`${fleet.url}/v1/documents`, c.apiKey)).status, 200);
 });
 
-test('a write after the pre-copy: the freeze sees it, the tenant is copied again (frozen), and the write arrives; a quiet tenant keeps its pre-copy', async () => {
+test('writes during the pre-copy: a writer that pauses is caught up by another pre-copy; one that never does is copied again frozen; a quiet tenant keeps its first pre-copy; every write arrives', async () => {
   const tenant = await create('Delta Writer');
   assert.is((await fleet.request('POST', '/v1/documents', tenant.apiKey, { documents: [{ id: 'first', text: 'Before the move.' }] })).status, 200);
   const written: string[] = [];
+  // How many pre-copies of the current move the client writes during.
+  let writesLeft = 0;
   const controller = await fleet.fleet.reopenController(async (move) => {
-    if (move.step !== 'precopied' || move.tenant !== tenant.id) return;
-    const late = await fleet.request('POST', '/v1/documents', tenant.apiKey, { documents: [{ id: 'late', text: 'Written while the pre-copy was on its way.' }] });
-    if (late.status === 200) written.push('late');
+    if (move.step !== 'precopied' || move.tenant !== tenant.id || writesLeft === 0) return;
+    writesLeft -= 1;
+    const id = `late-${written.length + 1}`;
+    const late = await fleet.request('POST', '/v1/documents', tenant.apiKey, { documents: [{ id, text: 'Written while the pre-copy was on its way.' }] });
+    if (late.status === 200) written.push(id);
   });
+  const other = (host: string): string => fleet.fleet.hosts.map((each) => each.name).find((name) => name !== host) as string;
   try {
-    const target = fleet.fleet.hosts.map((host) => host.name).find((name) => name !== tenant.host) as string;
-    const move = await within(controller.moveTenant(tenant.id, target), 'the move', 120_000);
-    assert.equal([move.step, move.precopyKept, written], ['done', false, ['late']]);
+    writesLeft = LIMITS.fleetPrecopyRoundsMax;
+    const always = await within(controller.moveTenant(tenant.id, other(tenant.host)), 'the move', 120_000);
+    assert.equal([always.step, always.precopyRounds, always.precopyKept], ['done', LIMITS.fleetPrecopyRoundsMax, false], 'it wrote during every pre-copy: copied again under the freeze');
+    writesLeft = 1;
+    const paused = await within(controller.moveTenant(tenant.id, tenant.host), 'the move back', 120_000);
+    assert.equal([paused.step, paused.precopyRounds, paused.precopyKept], ['done', 2, true], 'it wrote during the first pre-copy only: the second was whole');
+    const quiet = await within(controller.moveTenant(tenant.id, other(tenant.host)), 'a quiet move', 120_000);
+    assert.equal([quiet.step, quiet.precopyRounds, quiet.precopyKept], ['done', 1, true], 'nothing was written: the pre-copy was the whole tenant');
+    assert.ok((quiet.writableAt ?? 0) >= (quiet.frozenAt ?? 0));
+    assert.equal(written, Array.from({ length: LIMITS.fleetPrecopyRoundsMax + 1 }, (_, index) => `late-${index + 1}`));
     const stored = (await fleet.request('GET', '/v1/documents', tenant.apiKey)).body.documents.map((document: any) => document.id).sort();
-    assert.equal(stored, ['first', 'late']);
-    const back = await within(controller.moveTenant(tenant.id, tenant.host), 'the move back', 120_000);
-    assert.is(back.precopyKept, true, 'nothing was written during that one: the pre-copy was the whole tenant');
-    assert.ok((back.writableAt ?? 0) >= (back.frozenAt ?? 0));
+    assert.equal(stored, ['first', ...written].sort());
   } finally {
     await fleet.fleet.reopenController();
   }
