@@ -11,7 +11,9 @@
  *
  * Slices are short by construction (a plugin call is bounded by its fuel, an ingest step by its
  * size), and between two slices the loop turns (`setImmediate`), so other tenants' sockets are read
- * and their slices queued before the next one runs. With nothing waiting, a slice runs at once: the
+ * and their slices queued before the next one runs — also between two slices of the same tenant, so
+ * a tenant whose slices follow one another (an ingest) cannot keep the loop from reading sockets.
+ * With nothing waiting and the loop turned since the last slice, a slice runs at once: the
  * scheduler costs nothing when there is no contention.
  */
 
@@ -66,6 +68,20 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   let running = false;
   let waiting = 0;
   let drainScheduled = false;
+  // Whether the loop has turned since the last slice ended. A tenant whose slices follow one
+  // another without I/O between them (an ingest's steps) would otherwise chain them through
+  // promise callbacks alone, and the loop would never read another tenant's socket meanwhile.
+  let turnedSinceSlice = true;
+  let turnWatched = false;
+  const sliceEnded = (): void => {
+    turnedSinceSlice = false;
+    if (turnWatched) return;
+    turnWatched = true;
+    setImmediate(() => {
+      turnWatched = false;
+      turnedSinceSlice = true;
+    });
+  };
   let pauseTimer: NodeJS.Timeout | undefined;
 
   const stateOf = (tenantId: string): TenantState => {
@@ -129,6 +145,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
       throw error;
     } finally {
       running = false;
+      sliceEnded();
       if (waiting > 0) scheduleDrain();
       else if (tenants.size > TENANTS_KEPT_MAX) prune();
     }
@@ -166,7 +183,7 @@ export function createScheduler(options: SchedulerOptions): Scheduler {
   return {
     run<T>(tenantId: string, slice: () => Promise<T> | T): Promise<T> {
       const state = stateOf(tenantId);
-      if (!running && waiting === 0 && state.notBefore <= now()) {
+      if (!running && waiting === 0 && turnedSinceSlice && state.notBefore <= now()) {
         state.vtime = Math.max(state.vtime, floor());
         return execute(tenantId, state, slice) as Promise<T>;
       }

@@ -37,7 +37,10 @@ interface Job {
   reject(error: unknown): void;
 }
 
-type Reply = { id: number; ok: true; documents: PreparedText[] } | { id: number; ok: false; message: string };
+type Reply =
+  | { id: number; ok: true; document: number; part: PreparedText }
+  | { id: number; ok: true; done: true }
+  | { id: number; ok: false; message: string };
 
 /** Creates the service; the worker starts with the first job. */
 export function createIngestService(options: IngestServiceOptions): IngestService {
@@ -45,7 +48,8 @@ export function createIngestService(options: IngestServiceOptions): IngestServic
   const queues = new Map<string, Job[]>();
   const active = new Map<string, number>();
   let worker: Worker | null = null;
-  let running: { job: Job; id: number; timer: NodeJS.Timeout } | null = null;
+  /** The job in the worker, with the parts of its documents received so far. */
+  let running: { job: Job; id: number; timer: NodeJS.Timeout; parts: PreparedText[][] } | null = null;
   let nextId = 1;
   let closed = false;
 
@@ -63,9 +67,13 @@ export function createIngestService(options: IngestServiceOptions): IngestServic
   const startWorker = (): Worker => {
     const started = new Worker(new URL('./ingest-bootstrap.mjs', import.meta.url), { execArgv: [] });
     started.unref();
-    started.on('message', (reply: Reply) =>
-      finish(reply.id, (job) => (reply.ok ? job.resolve(reply.documents) : job.reject(new HostError('STORAGE_FAILED', `the documents could not be prepared: ${reply.message}`)))),
-    );
+    started.on('message', (reply: Reply) => {
+      if (!reply.ok) return finish(reply.id, (job) => job.reject(new HostError('STORAGE_FAILED', `the documents could not be prepared: ${reply.message}`)));
+      if (running === null || running.id !== reply.id) return;
+      if ('part' in reply) return void (running.parts[reply.document] ??= []).push(reply.part);
+      const parts = running.parts;
+      finish(reply.id, (job) => job.resolve(job.documents.map((_, index) => joinParts(parts[index] ?? []))));
+    });
     const fail = (why: string): void => {
       if (worker === started) worker = null;
       if (running !== null) finish(running.id, (job) => job.reject(new HostError('STORAGE_FAILED', `the ingest worker ${why}`)));
@@ -91,7 +99,7 @@ export function createIngestService(options: IngestServiceOptions): IngestServic
       void stuck?.terminate();
       finish(id, (late) => late.reject(new HostError('STORAGE_FAILED', `preparing the documents took longer than ${options.jobMsMax} ms`)));
     }, options.jobMsMax);
-    running = { job, id, timer };
+    running = { job, id, timer, parts: [] };
     worker.postMessage({ id, documents: job.documents, localDim: job.localDim });
   };
 
@@ -122,4 +130,20 @@ export function createIngestService(options: IngestServiceOptions): IngestServic
       await last?.terminate();
     },
   };
+}
+
+/** One document's parts as the worker sent them, joined again. */
+function joinParts(parts: readonly PreparedText[]): PreparedText {
+  if (parts.length === 1) return parts[0] as PreparedText;
+  const withVectors = parts.filter((part) => part.vectors !== null);
+  let vectors: Float32Array | null = null;
+  if (withVectors.length > 0) {
+    vectors = new Float32Array(withVectors.reduce((sum, part) => sum + (part.vectors as Float32Array).length, 0));
+    let at = 0;
+    for (const part of withVectors) {
+      vectors.set(part.vectors as Float32Array, at);
+      at += (part.vectors as Float32Array).length;
+    }
+  }
+  return { pieces: parts.flatMap((part) => part.pieces), terms: parts.flatMap((part) => part.terms), vectors };
 }

@@ -5,12 +5,18 @@
  * tenant storage and keeps nothing between jobs.
  *
  * Messages in: `{ id, documents: [{ title, text }], localDim }` (`localDim` null: no vectors, the
- * host embeds through a remote embedder); out: `{ id, ok: true, documents: PreparedText[] }` or
- * `{ id, ok: false, message }`.
+ * host embeds through a remote embedder); out: each document in parts of at most
+ * {@link PART_PIECES} chunks, `{ id, ok: true, document, part: PreparedText }` (every document has
+ * at least one part), then `{ id, ok: true, done: true }`; or `{ id, ok: false, message }`. Parts,
+ * because the cell's loop decodes each message in one go: a million characters' chunks and
+ * lexical entries in one message held it for a few hundred milliseconds.
  */
 import { parentPort } from 'node:worker_threads';
 import { createLocalEmbedder, type Embedder } from './embedder.ts';
-import { prepareText } from './prepare-text.ts';
+import { prepareText, type PreparedText } from './prepare-text.ts';
+
+/** Chunks per message. */
+const PART_PIECES = 256;
 
 interface Job {
   id: number;
@@ -24,8 +30,20 @@ let embedder: Embedder | undefined;
 port.on('message', (job: Job) => {
   try {
     if (job.localDim !== null && embedder?.dim !== job.localDim) embedder = createLocalEmbedder({ dim: job.localDim });
-    const documents = job.documents.map((document) => prepareText(document, job.localDim === null ? undefined : embedder));
-    port.postMessage({ id: job.id, ok: true, documents }, documents.flatMap((document) => (document.vectors === null ? [] : [document.vectors.buffer as ArrayBuffer])));
+    for (const [index, document] of job.documents.entries()) {
+      const prepared = prepareText(document, job.localDim === null ? undefined : embedder);
+      const dim = job.localDim ?? 0;
+      for (let from = 0; from === 0 || from < prepared.pieces.length; from += PART_PIECES) {
+        const to = from + PART_PIECES;
+        const part: PreparedText = {
+          pieces: prepared.pieces.slice(from, to),
+          terms: prepared.terms.slice(from, to),
+          vectors: prepared.vectors === null ? null : prepared.vectors.slice(from * dim, to * dim),
+        };
+        port.postMessage({ id: job.id, ok: true, document: index, part }, part.vectors === null ? [] : [part.vectors.buffer as ArrayBuffer]);
+      }
+    }
+    port.postMessage({ id: job.id, ok: true, done: true });
   } catch (error) {
     port.postMessage({ id: job.id, ok: false, message: error instanceof Error ? error.message : String(error) });
   }

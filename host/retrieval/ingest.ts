@@ -196,7 +196,12 @@ async function ingestNow(scope: TenantScope, embedder: Embedder, documents: Docu
   const built: { doc: ChangedDocument; record: DocumentRecord; rows: { chunk: ChunkRecord; terms: ChunkTerms; vector: Float32Array }[] }[] = [];
   for (const [i, doc] of changed.entries()) {
     const text = prepared[i] as PreparedText;
-    const rows = await steps.slice(() => buildRows(scope, doc, text, nextRow, (ordinal) => vectorsOf(i, ordinal)));
+    // In steps too: each row's provenance tag is an HMAC, a million-character document ~1,300 of them.
+    const rows: { chunk: ChunkRecord; terms: ChunkTerms; vector: Float32Array }[] = [];
+    for (let from = 0; from < text.pieces.length; from += ROWS_PER_STEP) {
+      const first = nextRow;
+      rows.push(...(await steps.slice(() => buildRows(scope, doc, text, first, from, ROWS_PER_STEP, (ordinal) => vectorsOf(i, ordinal)))));
+    }
     nextRow += rows.length;
     built.push({ doc, record: documentRecord(doc, rows.map((row) => row.chunk.row)), rows });
   }
@@ -278,12 +283,15 @@ function buildRows(
   doc: ChangedDocument,
   text: PreparedText,
   firstRow: number,
+  from: number,
+  count: number,
   vectorOf: (ordinal: number) => Float32Array,
 ): { chunk: ChunkRecord; terms: ChunkTerms; vector: Float32Array }[] {
   const { input } = doc;
   const title = input.title ?? input.id;
   const metadata = input.metadata ?? {};
-  return text.pieces.map((piece, ordinal) => {
+  return text.pieces.slice(from, from + count).map((piece, offset) => {
+    const ordinal = from + offset;
     const chunkId = `${input.id}#${ordinal}`;
     const chunk: ChunkRecord = {
       row: firstRow + ordinal,

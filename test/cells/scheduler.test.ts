@@ -46,6 +46,18 @@ test('with nothing waiting, a slice runs at once and its value comes back', asyn
   assert.is(scheduler.waiting, 0);
 });
 
+test("one tenant's slices that follow one another let the loop turn between them (an ingest cannot starve sockets)", async () => {
+  const { scheduler, work } = fakeScheduler();
+  const order: string[] = [];
+  const ingest = (async () => {
+    for (let step = 0; step < 3; step += 1) await scheduler.run('writer', work(1, order, `step${step}`));
+  })();
+  // Queued after the first step began, as a socket's read would be: it must come before the last.
+  setImmediate(() => order.push('turn'));
+  await ingest;
+  assert.ok(order.indexOf('turn') > 0 && order.indexOf('turn') < order.indexOf('step2'), `the loop turned between steps: ${order.join(' ')}`);
+});
+
 test('waiting tenants take turns by CPU used: a tenant with a backlog does not hold the others off', async () => {
   const { scheduler, work } = fakeScheduler();
   const order: string[] = [];

@@ -7,7 +7,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { HostError } from '../../host/errors.ts';
 import { LIMITS } from '../../host/limits.ts';
+import { createLocalEmbedder } from '../../host/retrieval/embedder.ts';
 import { createIngestService } from '../../host/retrieval/ingest-service.ts';
+import { prepareText } from '../../host/retrieval/prepare-text.ts';
 import { createMeteringService } from '../../host/sandbox/metering-service.ts';
 import { builtinPlugin } from './harness.ts';
 
@@ -47,6 +49,24 @@ test("ingest: a tenant's third batch in progress is refused, another tenant's is
       assert.is(prepared?.pieces.length, 1);
       assert.is(prepared?.vectors?.length, 256);
     }
+  } finally {
+    await ingest.close();
+  }
+});
+
+test('ingest: a long document comes back from the worker in parts, joined exactly as prepared in one piece; an empty one too', async () => {
+  const ingest = createIngestService({ jobMsMax: 60_000, perTenantMax: LIMITS.ingestsPerTenantMax });
+  try {
+    const words = 'alpha beta gamma delta epsilon zeta eta theta iota kappa'.split(' ');
+    const long = { title: 'Long', text: Array.from({ length: 60_000 }, (_, k) => `${words[k % words.length]}${k % 9 === 8 ? '.' : ''}`).join(' ') };
+    const empty = { title: 'Empty', text: '' };
+    const [prepared, none] = await ingest.prepare('t_a', [long, empty], 64);
+    const expected = prepareText(long, createLocalEmbedder({ dim: 64 }));
+    assert.ok(expected.pieces.length > 2 * 256, `more chunks than two parts: ${expected.pieces.length}`);
+    assert.equal(prepared?.pieces, expected.pieces);
+    assert.equal(prepared?.terms, expected.terms);
+    assert.equal([...(prepared?.vectors ?? [])], [...(expected.vectors ?? [])]);
+    assert.equal(none, prepareText(empty, createLocalEmbedder({ dim: 64 })));
   } finally {
     await ingest.close();
   }
