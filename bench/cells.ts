@@ -15,6 +15,7 @@
  * - ingest: the slowest ask of another tenant while 8 documents of ~1M characters are ingested.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Packr } from 'msgpackr';
 import WebSocket from 'ws';
@@ -165,7 +166,12 @@ async function fairness(quick: boolean, quarantine: boolean): Promise<void> {
  * minute, and a session may send 200 frames per 10 s: the load is spread below both), counting
  * answered asks only.
  */
-async function throughput(cells: number, perClient: number): Promise<{ rate: number; failed: number; hostCores: number; clientCores: number }> {
+/** The machine's CPU counters (clock ticks: user, nice, system, idle, ...), from /proc/stat. */
+function machineTicks(): number[] {
+  return (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+}
+
+async function throughput(cells: number, perClient: number): Promise<{ rate: number; failed: number; hostCores: number; clientCores: number; idleCores: number }> {
   const host = await startHostProcess({ WORKERS: String(cells), CTX_QUARANTINE: 'false' });
   try {
     const chats: Chat[] = [];
@@ -181,6 +187,7 @@ async function throughput(cells: number, perClient: number): Promise<{ rate: num
     const started = performance.now();
     const hostCpu = host.cpuSeconds();
     const clientCpu = process.cpuUsage();
+    const ticks = machineTicks();
     await Promise.all(
       chats.map(async (chat, i) => {
         for (let sent = 0; sent < perClient; sent += 1) {
@@ -196,8 +203,11 @@ async function throughput(cells: number, perClient: number): Promise<{ rate: num
     const hostCores = (host.cpuSeconds() - hostCpu) / seconds;
     const used = process.cpuUsage(clientCpu);
     const clientCores = (used.user + used.system) / 1e6 / seconds;
+    // Cores the whole machine left idle meanwhile (idle + iowait over all ticks, times the cores).
+    const spent = machineTicks().map((tick, index) => tick - (ticks[index] ?? 0));
+    const idleCores = (((spent[3] ?? 0) + (spent[4] ?? 0)) / spent.reduce((sum, tick) => sum + tick, 0)) * availableParallelism();
     for (const chat of chats) chat.close();
-    return { rate, failed, hostCores, clientCores };
+    return { rate, failed, hostCores, clientCores, idleCores };
   } finally {
     await host.stop();
   }
@@ -392,7 +402,7 @@ export async function runCellsBenchmarks(quick: boolean, only?: readonly string[
     const two = await throughput(2, perClient);
     heading(`throughput: full asks with the local model, 32 tenants with 2 clients each (${perClient} asks per client: under the flood limit), clients in another process`);
     const cores = availableParallelism();
-    const busy = (run: typeof one): string => `cores busy: host ${run.hostCores.toFixed(2)}, clients ${run.clientCores.toFixed(2)} of ${cores}`;
+    const busy = (run: typeof one): string => `cores: host ${run.hostCores.toFixed(2)}, clients ${run.clientCores.toFixed(2)}, idle ${run.idleCores.toFixed(2)} of ${cores}`;
     line('1 cell', `${one.rate.toFixed(0)} asks/s`, `${busy(one)}${one.failed > 0 ? `; ${one.failed} failed` : ''}`);
     line('2 cells', `${two.rate.toFixed(0)} asks/s`, `${busy(two)}${two.failed > 0 ? `; ${two.failed} failed` : ''}`);
     line('2 cells / 1 cell', `${(two.rate / one.rate).toFixed(2)}x`, `target >= ${(0.8 * 2).toFixed(1)}x`);

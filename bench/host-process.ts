@@ -95,7 +95,7 @@ export function cpuOf(pid: number): number {
 }
 
 /** `pid` and its descendants, from /proc. */
-function treeOf(pid: number): number[] {
+export function treeOf(pid: number): number[] {
   const parents = new Map<number, number[]>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
