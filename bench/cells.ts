@@ -418,3 +418,12 @@ export async function runCellsBenchmarks(quick: boolean, only?: readonly string[
 }
 
 export { BENCH_OPERATOR_KEY };
+
+// Run alone: `node --disable-wasm-trap-handler --import tsx bench/cells.ts [--quick] [--only=fairness,throughput,cache,recovery,memory,ingest]`.
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const only = process.argv.find((arg) => arg.startsWith('--only='))?.slice('--only='.length).split(',');
+  runCellsBenchmarks(process.argv.includes('--quick'), only).catch((error: unknown) => {
+    process.stderr.write(`cells bench failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -81,3 +81,11 @@ export async function runResetSoak(total: number, concurrency = 16): Promise<voi
     await host.stop();
   }
 }
+
+// Run alone: `node --disable-wasm-trap-handler --import tsx bench/resets.ts [resets]` (default 5,000).
+if (import.meta.url === `file://${process.argv[1]}`) {
+  runResetSoak(Number(process.argv[2] ?? 5_000)).catch((error: unknown) => {
+    process.stderr.write(`reset soak failed: ${(error as Error).stack ?? String(error)}\n`);
+    process.exit(1);
+  });
+}
