@@ -8,8 +8,8 @@
  * A move (see tenants/fleet-ops.ts for each host's side):
  *   planned → a pre-copy streamed from the source (still writing) into the target's import →
  *   precopied → (if the source wrote during it, and fewer than fleetPrecopyRoundsMax were made:
- *   planned again, another pre-copy →) source freeze → (if the source wrote since the pre-copy: frozen → export streamed
- *   into the target's import again →) imported
+ *   planned again, another pre-copy →) source freeze → (if the source wrote since the last
+ *   pre-copy: frozen → export streamed into the target's import again →) imported
  *   → source retire (TENANT_MOVED from now on; its sessions close with 1012) → retired
  *   → target activate → activated → router map flipped → routed → source shred → done.
  * Each step is recorded in the journal once it has succeeded, and every step is idempotent, so a
