@@ -13,6 +13,8 @@
  *
  * Export runs synchronously from start to end, so it reads one LMDB snapshot (lmdb-js renews its
  * read transaction only between event-loop turns): the file is consistent even beside a running host.
+ * Chunk rows an ingest has written but not yet committed (at or past the snapshot's `nextRow`) are
+ * left out: the final transaction that would list them in a document has not happened in it.
  * Import registers the tenant without API keys, writes its data, checks the end record's counts,
  * and only then restores its keys; any failure crypto-shreds what was written. The seal proves only
  * that the export key's holder wrote the file — the tenant itself may hold it — so every record is
@@ -26,6 +28,7 @@ import { LIMITS } from '../limits.ts';
 import type { KvKey } from '../storage/lmdb.ts';
 import type { MeteringService } from '../sandbox/metering-service.ts';
 import type { Registry, TenantControlRecord, TenantRecord } from '../storage/registry.ts';
+import type { StoreMeta } from '../storage/tenant-store.ts';
 import { appendAudit } from './audit.ts';
 import { checkTenantRecord, ImportCheck, importInvalid } from './import-check.ts';
 import { deleteTenant } from './lifecycle.ts';
@@ -87,9 +90,14 @@ export function exportTenantFile(scope: TenantScope, registry: Registry, path: s
     const writer = new FrameWriter(fd, header, exportKey);
     writer.add({ kind: 'tenant', control: registry.controlRecordOf(record), dataKey: registry.unwrapDataKey(record) });
     const counts: Record<string, number> = {};
+    // Rows at or past the committed `nextRow` (read in this same snapshot) belong to an ingest still
+    // writing them, or to one a crash cut short: no document lists them yet, so they stay behind.
+    const committedRows = (scope.store.meta.get('counters') as StoreMeta | undefined)?.nextRow ?? 0;
     for (const { name, table } of scope.store.tables()) {
       counts[name] = 0;
+      const rowKeyed = ROW_TABLES.has(name);
       for (const { key, value } of table.entries()) {
+        if (rowKeyed && typeof key === 'number' && key >= committedRows) continue;
         writer.add({ kind: 'entry', table: name, key, value });
         counts[name] += 1;
       }
@@ -100,6 +108,9 @@ export function exportTenantFile(scope: TenantScope, registry: Registry, path: s
     closeSync(fd);
   }
 }
+
+/** Tables keyed by chunk row, whose rows an ingest writes before its final transaction commits them. */
+const ROW_TABLES = new Set(['chunks', 'chunkTerms', 'vectors']);
 
 /** Seals records into frames as they come, and writes each frame when it is full. */
 class FrameWriter {

@@ -96,10 +96,20 @@ test('a client chats with A while A moves: every acknowledged document and ratin
 
   let running = true;
   let moved = false;
+  // A loop's first failure stops every loop and fails the test (never an unhandled rejection).
+  let loopFailure: unknown;
+  const guard = (loop: Promise<void>) =>
+    loop.catch((error: unknown) => {
+      loopFailure ??= error;
+      running = false;
+    });
+  const noLoopFailure = () => {
+    if (loopFailure !== undefined) throw loopFailure;
+  };
   const ackedDocs: string[] = [];
   const ackedRatings: string[] = [];
   const afterMove = { docs: 0, ratings: 0 };
-  const ingestLoop = (async () => {
+  const ingestLoop = guard((async () => {
     for (let n = 0; running; ) {
       const id = `w-${n}`;
       const answer = await fleet.request('POST', '/v1/documents', a.apiKey, { documents: [{ id, title: `Note ${n}`, text: `ALPHAWORD note ${n} about the workshop.` }] }).catch(() => undefined);
@@ -112,8 +122,8 @@ test('a client chats with A while A moves: every acknowledged document and ratin
       }
       await sleep(30);
     }
-  })();
-  const chatLoop = (async () => {
+  })());
+  const chatLoop = guard((async () => {
     while (running) {
       try {
         const handle = client.ask('When does the workshop open?');
@@ -127,22 +137,30 @@ test('a client chats with A while A moves: every acknowledged document and ratin
       }
       await sleep(30);
     }
-  })();
-  const betaLoop = (async () => {
+  })());
+  const betaLoop = guard((async () => {
     for (let n = 0; running; n += 1) {
       beta.sendFrame({ type: 'ask', id: `b${n}`, text: 'When does the workshop open?' });
-      betaFrames.push(await beta.next((frame) => frame.type === 'done' || frame.type === 'error', `B's answer ${n}`));
+      // A generous deadline: the move's export and import hold the cell a while on a loaded machine.
+      betaFrames.push(await beta.next((frame) => frame.type === 'done' || frame.type === 'error', `B's answer ${n}`, 60_000));
       await sleep(30);
     }
-  })();
+  })());
 
-  await eventually(() => ackedDocs.length >= 3 && ackedRatings.length >= 3, 'A writes before the move', 60_000);
-  const move = await within(fleet.fleet.controller.moveTenant(a.id, target), 'the move', 120_000);
-  moved = true;
-  assert.is(move.step, 'done');
-  await eventually(() => afterMove.docs >= 3 && afterMove.ratings >= 3, 'A writes again, on the new host', 60_000);
-  running = false;
-  await within(Promise.all([ingestLoop, chatLoop, betaLoop]), 'the loops end', 60_000);
+  let move: Awaited<ReturnType<typeof fleet.fleet.controller.moveTenant>>;
+  try {
+    await eventually(() => (noLoopFailure(), ackedDocs.length >= 3 && ackedRatings.length >= 3), 'A writes before the move', 60_000);
+    move = await within(fleet.fleet.controller.moveTenant(a.id, target), 'the move', 120_000);
+    moved = true;
+    assert.is(move.step, 'done');
+    await eventually(() => (noLoopFailure(), afterMove.docs >= 3 && afterMove.ratings >= 3), 'A writes again, on the new host', 60_000);
+  } finally {
+    // Stop the loops whatever happened: a loop left running outlives the fleet and the test file.
+    running = false;
+    const ended = Promise.allSettled([ingestLoop, chatLoop, betaLoop]);
+    await within(ended, 'the loops end', 60_000).catch(() => undefined);
+  }
+  noLoopFailure();
 
   const documents = await fleet.request('GET', '/v1/documents?limit=1000', a.apiKey);
   const stored = new Set(documents.body.documents.map((document: any) => document.id));

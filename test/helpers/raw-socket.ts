@@ -15,8 +15,8 @@ export type UpgradeOutcome = { status: number; body: string } | { socket: RawSoc
 export interface RawSocket {
   sendRaw(data: Buffer | string): void;
   sendFrame(frame: unknown): void;
-  /** Waits for the next frame matching `predicate` (decoded from msgpack or JSON). */
-  next(predicate?: (frame: any) => boolean, what?: string): Promise<any>;
+  /** Waits for the next frame matching `predicate` (decoded from msgpack or JSON), `ms` at most (10 s). */
+  next(predicate?: (frame: any) => boolean, what?: string, ms?: number): Promise<any>;
   closed: Promise<{ code: number; reason: string }>;
   close(): void;
 }
@@ -35,10 +35,10 @@ export async function openRaw(url: string, options: { key?: string; query?: stri
   });
   const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => resolve({ code, reason: reason.toString() })));
   ws.on('error', () => undefined);
-  const next: RawSocket['next'] = (predicate = () => true, what = 'a frame') => {
+  const next: RawSocket['next'] = (predicate = () => true, what = 'a frame', ms) => {
     const index = frames.findIndex(predicate);
     if (index >= 0) return Promise.resolve(frames.splice(index, 1)[0]);
-    return within(new Promise((resolve) => waiters.push({ predicate, resolve })), `waiting for ${what}`);
+    return within(new Promise((resolve) => waiters.push({ predicate, resolve })), `waiting for ${what}`, ms);
   };
   const outcome = await within(
     new Promise<UpgradeOutcome>((resolve) => {

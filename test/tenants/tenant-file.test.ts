@@ -14,6 +14,7 @@ import { LIMITS } from '../../host/limits.ts';
 import { createLocalEmbedder } from '../../host/retrieval/embedder.ts';
 import { createMeteringService } from '../../host/sandbox/metering-service.ts';
 import { ingestDocuments } from '../../host/retrieval/ingest.ts';
+import { prepareText } from '../../host/retrieval/prepare-text.ts';
 import { readAudit } from '../../host/tenants/audit.ts';
 import { createTenant } from '../../host/tenants/lifecycle.ts';
 import { mintScopeForOperator, mintScopeFromApiKey, operatorFromLocalAccess, type TenantScope } from '../../host/tenants/scope.ts';
@@ -91,6 +92,52 @@ test('round trip to a host with another master key: every table equal, keys work
     assert.ok(audit.verified);
     assert.equal(audit.entries.slice(-2).map((entry) => entry.kind), ['tenant.exported', 'tenant.imported']);
     scope.release();
+  } finally {
+    await target.close();
+    await source.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an export taken while an ingest has written rows but not committed them imports, without those rows', async () => {
+  const { source, tenantId, dir } = await exported();
+  const target = openTestAuthority({ hexByte: '53' });
+  try {
+    const scope = mintScopeForOperator(source.authority, operator, tenantId);
+    const rowsBefore = [...scope.store.chunks.entries()].length;
+    // The ingest's steps pause once rows are written and the final transaction (the one that lists
+    // them in a document) has not run, as a cell's scheduler may between two slices.
+    let resume: () => void = () => undefined;
+    const resumed = new Promise<void>((resolve) => (resume = resolve));
+    let inGap: () => void = () => undefined;
+    const gap = new Promise<void>((resolve) => (inGap = resolve));
+    let pausedOnce = false;
+    const text = Array.from({ length: 300 }, (_, i) => `Sentence ${i} tells how the blue valve number ${i} is opened.`).join(' ');
+    const ingest = ingestDocuments(scope, createLocalEmbedder(), [{ id: 'valves', title: 'Valves', text }], {
+      prepare: async (documents, local) => documents.map((document) => prepareText(document, local)),
+      slice: async (work) => {
+        if (!pausedOnce && [...scope.store.chunks.entries()].length > rowsBefore) {
+          pausedOnce = true;
+          inGap();
+          await resumed;
+        }
+        return work();
+      },
+    });
+    await gap;
+    assert.ok(scope.store.documents.get('valves') === undefined, 'the document is not committed yet');
+    const file = join(dir, 'mid-ingest.ctx');
+    exportTenantFile(scope, source.authority.registry, file, KEY);
+    resume();
+    const result = await ingest;
+    assert.ok(result.chunks > 0);
+    scope.release();
+    const { counts } = await importTenantFile(target.authority, operator, file, KEY, metering);
+    assert.is(counts['chunks'], rowsBefore, 'only the committed chunks travelled');
+    const imported = mintScopeForOperator(target.authority, operator, tenantId);
+    assert.is(imported.store.documents.get('valves'), undefined);
+    assert.ok(imported.store.documents.get('manual') !== undefined);
+    imported.release();
   } finally {
     await target.close();
     await source.close();
