@@ -41,6 +41,8 @@ const RETRYABLE_HOST_CODES: ReadonlySet<string> = new Set([
   'TENANT_SESSION_LIMIT',
   'STORAGE_ENV_LIMIT',
   'MODEL_TIMEOUT',
+  // The tenant's cell is restarting (its standby takes over in milliseconds), or busy moving it.
+  'CELL_UNAVAILABLE',
   // A fleet moves the tenant between hosts: the router sends the retry to the host that serves it.
   'TENANT_MOVED',
   'TENANT_FROZEN',

@@ -75,6 +75,18 @@ test('after a drop: in-flight asks fail CLIENT_CONNECTION_LOST, the client backs
   assert.ok(server.received.some(({ session, frame }) => session === 's2' && frame['text'] === 'second'));
 });
 
+test('a cell restarting: its close (1013) and the upgrades it refuses meanwhile (503 CELL_UNAVAILABLE) are retried', async () => {
+  const statuses: ClientStatus[] = [];
+  const client = await open(statuses, { reconnect: { delayMsInitial: 20, attemptsMax: 5 } });
+  server.script.refuse = { status: 503, code: 'CELL_UNAVAILABLE', message: 'the cell process is gone', times: 2 };
+  server.closeAll(1013, 'CELL_UNAVAILABLE', 'the cell serving this tenant is restarting');
+  await waitFor(() => statuses.some((status) => status.state === 'ready' && status.reconnected), 'the reconnect');
+  const reconnecting = statuses.filter((status): status is Extract<ClientStatus, { state: 'reconnecting' }> => status.state === 'reconnecting');
+  assert.equal(reconnecting.map((status) => status.error.code), ['CELL_UNAVAILABLE', 'CELL_UNAVAILABLE', 'CELL_UNAVAILABLE']);
+  assert.ok(new ChatError('CELL_UNAVAILABLE', 'x').retryable);
+  assert.is((await within(client.ask('still there?').result, 'an ask after the restart')).answer, 'answer to still there?');
+});
+
 test('gives up after attemptsMax: closed resolves with CLIENT_RECONNECT_FAILED and queued asks fail with it', async () => {
   const statuses: ClientStatus[] = [];
   const client = await open(statuses, { reconnect: { delayMsInitial: 20, attemptsMax: 2 } });
