@@ -4,8 +4,9 @@
  *
  * - moving a tenant of 10,000 chunks between the hosts: how long its writes are frozen (from the
  *   source's freeze to the router sending it to the target) and the whole move, beside the time to
- *   stream the same number of bytes through a bare HTTP sink on loopback; and the frozen window
- *   when the tenant writes during the pre-copy, so that it is copied again under the freeze;
+ *   stream the same number of bytes through a bare HTTP sink on loopback; the frozen window when
+ *   the tenant writes during the pre-copy, so that it is copied again under the freeze; and a
+ *   neighbour tenant's asks on those hosts during the moves, beside the same asks with no move;
  * - full asks per second through HAProxy, beside the same clients connected to the host directly.
  *
  * Run alone: `node --disable-wasm-trap-handler --import tsx bench/fleet.ts [--quick]`.
@@ -42,8 +43,32 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
     }
 
     heading(`fleet: moving a tenant of ${chunks} chunks between two hosts (HAProxy + host processes on loopback)`);
+    // A small neighbour tenant on each host (each host has one cell), asking one question after
+    // another: first alone, then while the big tenant moves between the two hosts (its export holds
+    // the source's cell, its import the target's, for as long as they do not let the loop turn).
+    const neighbours = await placedNeighbours(fleet, documents.slice(0, 50));
+    const neighbourQuestions = documents.slice(0, 50).map((document) => `What about ${document.text.split(' ').slice(3, 9).join(' ')}?`);
+    const neighbourClients = await Promise.all(neighbours.map((neighbour) => connect({ url: fleet.router.url, apiKey: neighbour.apiKey })));
+    const neighbourAsks = async (until: () => boolean, into: number[]): Promise<void> => {
+      await Promise.all(
+        neighbourClients.map(async (client, which) => {
+          for (let index = which; !until(); index += 1) {
+            const started = performance.now();
+            await client.ask(neighbourQuestions[index % neighbourQuestions.length] as string).result;
+            into.push(performance.now() - started);
+            // Paced under the session's frame limit (framesPerWindowMax, 200 frames in 10 s).
+            await new Promise((resolve) => setTimeout(resolve, 75));
+          }
+        }),
+      );
+    };
+    const alone: number[] = [];
+    await neighbourAsks(() => alone.length >= 200, alone);
     const frozen: number[] = [];
     const whole: number[] = [];
+    const duringMoves: number[] = [];
+    let moving = true;
+    const neighboursDuring = neighbourAsks(() => !moving, duringMoves);
     let bytes = 0;
     let host = created.host;
     for (let round = 0; round < (quick ? 2 : 4); round += 1) {
@@ -55,6 +80,9 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
       bytes = move.bytes ?? 0;
       host = to;
     }
+    moving = false;
+    await neighboursDuring;
+    for (const client of neighbourClients) client.close();
     // The same move while the tenant writes: a writer that writes during the first pre-copy only
     // is caught up by a second one; a writer that writes during every pre-copy round is frozen and
     // copied again (the fallback's cost).
@@ -78,6 +106,14 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
     const frozenSummary = summarise(frozen);
     line('writes frozen (freeze → router sends to the target)', `p50 ${ms(frozenSummary.p50)}  max ${ms(Math.max(...frozen))}`, frozenSummary.p50 <= 2_000 ? 'target < 2 s: met' : 'target < 2 s: MISSED');
     line('whole move (plan → old copy shredded)', `p50 ${ms(summarise(whole).p50)}  (${whole.length} moves)`);
+    const aloneSummary = summarise(alone);
+    const duringSummary = summarise(duringMoves);
+    line('baseline: a neighbour tenant\'s ask on each host, no move', `p50 ${ms(aloneSummary.p50)}  p99 ${ms(aloneSummary.p99)}  max ${ms(Math.max(...alone))}`);
+    line(
+      'the same asks while the big tenant moves between those hosts',
+      `p50 ${ms(duringSummary.p50)}  p99 ${ms(duringSummary.p99)}  max ${ms(Math.max(...duringMoves))}  (${duringMoves.length} asks)`,
+      `${(duringSummary.p99 / aloneSummary.p99).toFixed(2)}x p99`,
+    );
     const pausedFrozen = (paused.writableAt ?? 0) - (paused.frozenAt ?? 0);
     line(
       'writes frozen when it wrote during the first pre-copy (a second one caught up)',
@@ -122,6 +158,20 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
     await fleet.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** Two small tenants, one on each host of the fleet, holding `documents`, with the cache off. */
+async function placedNeighbours(fleet: Awaited<ReturnType<typeof startLocalFleet>>, documents: { id: string; text: string }[]): Promise<{ apiKey: string; host: string }[]> {
+  const placed: { apiKey: string; host: string }[] = [];
+  for (const name of ['h1', 'h2']) {
+    const made = await fleet.controller.createTenant(`bench neighbour ${name}`);
+    if (made.host !== name) await fleet.controller.moveTenant(made.tenant.id, name);
+    const auth = { authorization: `Bearer ${made.apiKey}`, 'content-type': 'application/json' };
+    await fetch(`${fleet.router.url}/v1/config`, { method: 'PATCH', headers: auth, body: JSON.stringify({ cache: { enabled: false } }) });
+    await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers: auth, body: JSON.stringify({ documents }) });
+    placed.push({ apiKey: made.apiKey, host: name });
+  }
+  return placed;
 }
 
 async function asksPerSecond(url: string, apiKey: string, questions: string[], total: number): Promise<number> {

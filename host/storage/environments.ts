@@ -244,7 +244,7 @@ function guardWrites(env: KvEnvironment, check: () => void, counted: () => void)
     const known = wrapped.get(name);
     if (known !== undefined) return known as KvTable<V>;
     const guarded: KvTable<V> = {
-      get: (key: KvKey) => table.get(key),
+      get: (key: KvKey, snapshot) => table.get(key, snapshot),
       entries: (range) => table.entries(range),
       count: () => table.count(),
       put: (key, value) => {
@@ -287,6 +287,7 @@ function guardWrites(env: KvEnvironment, check: () => void, counted: () => void)
         depth -= 1;
       }
     },
+    readSnapshot: () => env.readSnapshot(),
     close: () => env.close(),
   };
 }

@@ -3,15 +3,26 @@
  * the small {@link KvEnvironment} / {@link KvTable} interface below, so the storage engine can be
  * swapped (and the storage contract suite run against each implementation).
  */
-import { open, type Database, type RootDatabase } from 'lmdb';
+import { open, type Database, type RootDatabase, type Transaction } from 'lmdb';
 import { HostError } from '../errors.ts';
 
 /** A key as stored: strings for named records, non-negative integers for row numbers. */
 export type KvKey = string | number;
 
+/**
+ * A consistent read view of a whole environment that stays the same across event-loop turns (an
+ * LMDB read transaction held open), for a long read done in steps: pass it to `get` and `entries`
+ * of the environment's tables. Writes after it are not seen. Call `done()` when finished: LMDB
+ * cannot reuse the pages it still shows.
+ */
+export interface KvReadSnapshot {
+  done(): void;
+}
+
 /** One named table inside an environment. Reads are synchronous (LMDB is memory-mapped). */
 export interface KvTable<V> {
-  get(key: KvKey): V | undefined;
+  /** The value, from the current state or from `snapshot` (of this table's environment). */
+  get(key: KvKey, snapshot?: KvReadSnapshot): V | undefined;
   /** Writes synchronously; inside {@link KvEnvironment.transaction} it joins that transaction. */
   put(key: KvKey, value: V): void;
   /**
@@ -23,8 +34,11 @@ export interface KvTable<V> {
   remove(key: KvKey): boolean;
   /** Removes a key asynchronously, batched like {@link putLater} (and ordered with it). */
   removeLater(key: KvKey): Promise<void>;
-  /** Iterates entries in key order, optionally from `start` (inclusive) to `end` (exclusive). */
-  entries(range?: { start?: KvKey; end?: KvKey; limit?: number }): Iterable<{ key: KvKey; value: V }>;
+  /**
+   * Iterates entries in key order, optionally from `start` (inclusive) to `end` (exclusive), from
+   * the current state or from `snapshot` (then the iteration may span event-loop turns).
+   */
+  entries(range?: { start?: KvKey; end?: KvKey; limit?: number; snapshot?: KvReadSnapshot }): Iterable<{ key: KvKey; value: V }>;
   /** Number of entries (a full scan of the B-tree leaf pages: fine for stats, not for hot paths). */
   count(): number;
 }
@@ -38,6 +52,8 @@ export interface KvEnvironment {
   transaction<T>(action: () => T): T;
   /** The tables opened so far, in opening order (whole-tenant export walks them). */
   tables(): { name: string; encoding: 'structured' | 'binary'; table: KvTable<unknown> }[];
+  /** A read view of every table as of now, kept until its `done()` (see {@link KvReadSnapshot}). */
+  readSnapshot(): KvReadSnapshot;
   /** Waits for pending asynchronous writes and closes the environment. */
   close(): Promise<void>;
 }
@@ -106,9 +122,37 @@ class LmdbEnvironment implements KvEnvironment {
     return this.#root.transactionSync(action);
   }
 
+  readSnapshot(): KvReadSnapshot {
+    return new LmdbSnapshot(this.#root.useReadTransaction());
+  }
+
   async close(): Promise<void> {
     await this.#root.close();
   }
+}
+
+class LmdbSnapshot implements KvReadSnapshot {
+  #transaction: Transaction | undefined;
+
+  constructor(transaction: Transaction) {
+    this.#transaction = transaction;
+  }
+
+  /** The read transaction. @throws {HostError} STORAGE_FAILED once `done()` ran. */
+  get transaction(): Transaction {
+    if (this.#transaction === undefined) throw new HostError('STORAGE_FAILED', 'a read snapshot was used after done()');
+    return this.#transaction;
+  }
+
+  done(): void {
+    this.#transaction?.done();
+    this.#transaction = undefined;
+  }
+}
+
+function transactionOf(snapshot: KvReadSnapshot): Transaction {
+  if (!(snapshot instanceof LmdbSnapshot)) throw new HostError('STORAGE_FAILED', 'not a read snapshot of this storage');
+  return snapshot.transaction;
 }
 
 class LmdbTable<V> implements KvTable<V> {
@@ -120,8 +164,8 @@ class LmdbTable<V> implements KvTable<V> {
     this.#binary = binary;
   }
 
-  get(key: KvKey): V | undefined {
-    const value = this.#db.get(key);
+  get(key: KvKey, snapshot?: KvReadSnapshot): V | undefined {
+    const value = snapshot === undefined ? this.#db.get(key) : this.#db.get(key, { transaction: transactionOf(snapshot) });
     // lmdb-js returns a Buffer that aliases a shared read buffer for binary values; copy so that
     // callers can keep it past the next read.
     if (this.#binary && value !== undefined) return new Uint8Array(value as Uint8Array) as V;
@@ -144,11 +188,12 @@ class LmdbTable<V> implements KvTable<V> {
     return this.#db.removeSync(key);
   }
 
-  *entries(range: { start?: KvKey; end?: KvKey; limit?: number } = {}): Iterable<{ key: KvKey; value: V }> {
-    const options: { start?: KvKey; end?: KvKey; limit?: number } = {};
+  *entries(range: { start?: KvKey; end?: KvKey; limit?: number; snapshot?: KvReadSnapshot } = {}): Iterable<{ key: KvKey; value: V }> {
+    const options: { start?: KvKey; end?: KvKey; limit?: number; transaction?: Transaction } = {};
     if (range.start !== undefined) options.start = range.start;
     if (range.end !== undefined) options.end = range.end;
     if (range.limit !== undefined) options.limit = range.limit;
+    if (range.snapshot !== undefined) options.transaction = transactionOf(range.snapshot);
     for (const { key, value } of this.#db.getRange(options)) {
       yield { key, value: this.#binary ? (new Uint8Array(value as Uint8Array) as V) : value };
     }

@@ -6,7 +6,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
-import type { KvEnvironment, KvKey, KvTable } from './lmdb.ts';
+import type { KvEnvironment, KvKey, KvReadSnapshot, KvTable } from './lmdb.ts';
 import { CANARY_PATTERN } from './registry.ts';
 
 /** A stored document (its text lives in its chunks). */
@@ -200,6 +200,11 @@ export class TenantStore {
   /** Every table of this tenant's environment with its encoding (the whole-tenant export walks them all). */
   tables(): { name: string; encoding: 'structured' | 'binary'; table: KvTable<unknown> }[] {
     return this.#env.tables();
+  }
+
+  /** A read view of every table of this tenant as of now, until its `done()` (for reads done in steps). */
+  readSnapshot(): KvReadSnapshot {
+    return this.#env.readSnapshot();
   }
 
   /** Runs `action` as one write transaction over all tables of this tenant. */

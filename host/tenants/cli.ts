@@ -104,11 +104,11 @@ program
   .description('write the tenant\'s whole data to one encrypted file (key from --key-file or CTX_EXPORT_KEY; else a new one is printed once)')
   .option('--key-file <path>', 'file holding the 64-hex-character export key')
   .action((tenantId: string, file: string, options: { keyFile?: string }) =>
-    withAuthority((authority) => {
+    withAuthority(async (authority) => {
       const given = exportKeyFrom(options.keyFile);
       const generated = given === undefined ? newExportKey() : undefined;
       const key = given ?? Buffer.from(generated as string, 'hex');
-      const counts = withTenant(authority, tenantId, (scope) => exportTenantFile(scope, authority.registry, file, key));
+      const counts = await withTenant(authority, tenantId, (scope) => exportTenantFile(scope, authority.registry, file, key));
       const entries = Object.values(counts).reduce((sum, count) => sum + count, 0);
       process.stdout.write(`tenant ${tenantId} exported to ${file} (${entries} entries)\n`);
       if (generated !== undefined) process.stdout.write(`export key (shown once; the import needs it): ${generated}\n`);

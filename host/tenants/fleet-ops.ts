@@ -22,7 +22,7 @@ import { HostError } from '../errors.ts';
 import { isTenantId, type Registry, type TenantFleetState } from '../storage/registry.ts';
 import { deleteTenant } from './lifecycle.ts';
 import { mintScopeForOperator, type OperatorCredential, type TenantAuthority } from './scope.ts';
-import { exportTenantFile, importTenantFile } from './tenant-file.ts';
+import { importTenantFile, startTenantExport } from './tenant-file.ts';
 
 /** A tenant's standing on this host, as the fleet controller reads it. */
 export interface FleetTenantStatus {
@@ -86,31 +86,35 @@ export function unfreezeTenant(registry: Registry, tenantId: string): FleetTenan
 }
 
 /**
- * Writes the tenant's sealed export to `path` (see tenant-file.ts) in one LMDB snapshot. A move's
- * export is of a frozen tenant (nothing written after it can be lost), except its pre-copy: a copy
- * taken while the tenant still writes, which the move keeps only if the tenant's write mark is the
- * same once it is frozen (see TenantEnvironments.writeMark). The export's own audit entry passes a
- * freeze, and is part of the snapshot and of the mark returned.
+ * Writes the tenant's sealed export to `path` (see tenant-file.ts) from one LMDB read snapshot. A
+ * move's export is of a frozen tenant (nothing written after it can be lost), except its pre-copy:
+ * a copy taken while the tenant still writes, which the move keeps only if the tenant's write mark
+ * is the same once it is frozen (see TenantEnvironments.writeMark). The export's own audit entry
+ * passes a freeze, and is part of the snapshot and of the mark returned.
  * @returns entries written per table, and the write mark the snapshot corresponds to.
  * @throws {HostError} TENANT_STATE_CONFLICT unless the tenant is frozen here (or serves, for a
  *   pre-copy); TENANT_NOT_FOUND.
  */
-export function exportTenantForMove(
+export async function exportTenantForMove(
   authority: TenantAuthority,
   operator: OperatorCredential,
   tenantId: string,
   path: string,
   exportKey: Buffer,
   precopy = false,
-): { counts: Record<string, number>; writeMark: string } {
+): Promise<{ counts: Record<string, number>; writeMark: string }> {
   const status = fleetStatus(authority.registry, tenantId);
   const allowed = status.state === 'frozen' || (precopy && status.state === 'serving');
   if (!allowed) throw conflict(status, 'export', precopy ? 'a pre-copy is of a tenant that serves here' : 'freeze it first, so that nothing written after the export is lost');
   const scope = mintScopeForOperator(authority, operator, tenantId);
   try {
-    // Synchronous from here to the mark: no write can come between the snapshot and the mark.
-    const counts = authority.environments.allowWritesDuring(tenantId, () => exportTenantFile(scope, authority.registry, path, exportKey));
-    return { counts, writeMark: authority.environments.writeMark(tenantId) ?? '' };
+    // Synchronous from here to the mark: no write can come between the snapshot and the mark. The
+    // rest of the file comes from that snapshot, in steps (writes after it are not in the file,
+    // and move the mark on).
+    const pending = authority.environments.allowWritesDuring(tenantId, () => startTenantExport(scope, authority.registry, path, exportKey));
+    const writeMark = authority.environments.writeMark(tenantId) ?? '';
+    const counts = await pending.finish();
+    return { counts, writeMark };
   } finally {
     scope.release();
   }

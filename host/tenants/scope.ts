@@ -204,14 +204,20 @@ export function mintScopeForOperator(authority: TenantAuthority, operator: Opera
 
 /**
  * Runs `action` with an operator scope for the tenant and releases it afterwards, for operator jobs
- * that visit tenants one at a time (pools, CLI commands).
+ * that visit tenants one at a time (pools, CLI commands). When `action` returns a promise, the
+ * scope is released once it settles, not before.
  * @throws {HostError} TENANT_NOT_FOUND when no tenant has that id; whatever `action` throws.
  */
 export function withOperatorScope<T>(authority: TenantAuthority, operator: OperatorCredential, tenantId: string, action: (scope: TenantScope) => T): T {
   const scope = mintScopeForOperator(authority, operator, tenantId);
+  let result: T;
   try {
-    return action(scope);
-  } finally {
+    result = action(scope);
+  } catch (error) {
     scope.release();
+    throw error;
   }
+  if (result instanceof Promise) return result.finally(() => scope.release()) as T;
+  scope.release();
+  return result;
 }

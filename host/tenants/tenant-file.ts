@@ -11,8 +11,9 @@
  * so a frame altered, dropped, reordered or cut off — or a header swapped — fails authentication
  * before anything in it is parsed. Records inside a frame are `u32 length ‖ v8.serialize(record)`.
  *
- * Export runs synchronously from start to end, so it reads one LMDB snapshot (lmdb-js renews its
- * read transaction only between event-loop turns): the file is consistent even beside a running host.
+ * Export reads one LMDB read snapshot (a read transaction held open while the file is written, in
+ * steps between which the event loop turns): the file is consistent even beside a running host,
+ * and a large tenant does not hold the loop for the seconds the whole file takes.
  * Chunk rows an ingest has written but not yet committed (at or past the snapshot's `nextRow`) are
  * left out: the final transaction that would list them in a document has not happened in it.
  * Import registers the tenant without API keys, writes its data, checks the end record's counts,
@@ -25,7 +26,7 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { deserialize, serialize } from 'node:v8';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
-import type { KvKey } from '../storage/lmdb.ts';
+import type { KvKey, KvReadSnapshot } from '../storage/lmdb.ts';
 import type { MeteringService } from '../sandbox/metering-service.ts';
 import type { Registry, TenantControlRecord, TenantRecord } from '../storage/registry.ts';
 import type { StoreMeta } from '../storage/tenant-store.ts';
@@ -77,36 +78,88 @@ export function newExportKey(): string {
 
 /**
  * Writes the scope's tenant to `path` (created with mode 0600, never overwritten) and audits the
- * export in the tenant's log first, so the file holds the record of its own making.
+ * export in the tenant's log first, so the file holds the record of its own making. The file is one
+ * read snapshot taken now; it is written in steps that let the event loop turn (see
+ * {@link startTenantExport}).
  * @returns entries written per table.
  * @throws {HostError} STORAGE_FAILED when a single entry is larger than a frame may be.
  */
-export function exportTenantFile(scope: TenantScope, registry: Registry, path: string, exportKey: Buffer, now: number = Date.now()): Record<string, number> {
+export async function exportTenantFile(scope: TenantScope, registry: Registry, path: string, exportKey: Buffer, now: number = Date.now()): Promise<Record<string, number>> {
+  return startTenantExport(scope, registry, path, exportKey, now).finish();
+}
+
+/** An export whose snapshot is taken; `finish` writes the rest of the file. */
+export interface PendingExport {
+  /**
+   * Writes every table from the snapshot, in steps of about {@link STEP_MS} between which the event
+   * loop turns (other tenants' work runs), and closes the file and the snapshot. Call it once, and
+   * keep the scope until it settles.
+   * @returns entries written per table.
+   */
+  finish(): Promise<Record<string, number>>;
+}
+
+/**
+ * Starts an export synchronously: audits it, takes the read snapshot the whole file comes from,
+ * and writes the header and the tenant record. A caller that needs to know exactly which writes the
+ * file holds (a move's write mark) reads it before its next await.
+ */
+export function startTenantExport(scope: TenantScope, registry: Registry, path: string, exportKey: Buffer, now: number = Date.now()): PendingExport {
   const record = registry.findTenant(scope.tenantId) as TenantRecord;
   appendAudit(scope, { kind: 'tenant.exported', actor: 'operator' }, now);
   const header: Header = { format: FORMAT, version: VERSION, tenant: scope.tenantId, exportedAt: now, salt: randomBytes(16).toString('base64'), noncePrefix: randomBytes(8).toString('base64') };
   const fd = openSync(path, 'wx', 0o600);
+  let snapshot: KvReadSnapshot | undefined;
   try {
+    snapshot = scope.store.readSnapshot();
     const writer = new FrameWriter(fd, header, exportKey);
     writer.add({ kind: 'tenant', control: registry.controlRecordOf(record), dataKey: registry.unwrapDataKey(record) });
-    const counts: Record<string, number> = {};
-    // Rows at or past the committed `nextRow` (read in this same snapshot) belong to an ingest still
-    // writing them, or to one a crash cut short: no document lists them yet, so they stay behind.
-    const committedRows = (scope.store.meta.get('counters') as StoreMeta | undefined)?.nextRow ?? 0;
-    for (const { name, table } of scope.store.tables()) {
-      counts[name] = 0;
-      const rowKeyed = ROW_TABLES.has(name);
-      for (const { key, value } of table.entries()) {
-        if (rowKeyed && typeof key === 'number' && key >= committedRows) continue;
-        writer.add({ kind: 'entry', table: name, key, value });
-        counts[name] += 1;
+    const taken = snapshot;
+    let started = false;
+    return {
+      finish: () => {
+        if (started) return Promise.reject(new HostError('STORAGE_FAILED', 'an export was finished twice'));
+        started = true;
+        return writeTables(scope, writer, taken).finally(() => {
+          taken.done();
+          closeSync(fd);
+        });
+      },
+    };
+  } catch (error) {
+    snapshot?.done();
+    closeSync(fd);
+    throw error;
+  }
+}
+
+/** How long an export or import works before it lets the event loop turn. */
+const STEP_MS = 8;
+
+/** Lets the event loop turn: I/O, timers and other tenants' slices run before the next step. */
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+async function writeTables(scope: TenantScope, writer: FrameWriter, snapshot: KvReadSnapshot): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  // Rows at or past the snapshot's committed `nextRow` belong to an ingest still writing them, or
+  // to one a crash cut short: no document lists them yet, so they stay behind.
+  const committedRows = (scope.store.meta.get('counters', snapshot) as StoreMeta | undefined)?.nextRow ?? 0;
+  let stepStarted = performance.now();
+  for (const { name, table } of scope.store.tables()) {
+    counts[name] = 0;
+    const rowKeyed = ROW_TABLES.has(name);
+    for (const { key, value } of table.entries({ snapshot })) {
+      if (rowKeyed && typeof key === 'number' && key >= committedRows) continue;
+      writer.add({ kind: 'entry', table: name, key, value });
+      counts[name] += 1;
+      if (performance.now() - stepStarted >= STEP_MS) {
+        await turn();
+        stepStarted = performance.now();
       }
     }
-    writer.finish({ kind: 'end', counts });
-    return counts;
-  } finally {
-    closeSync(fd);
   }
+  writer.finish({ kind: 'end', counts });
+  return counts;
 }
 
 /** Tables keyed by chunk row, whose rows an ingest writes before its final transaction commits them. */
@@ -192,7 +245,7 @@ export async function importTenantFile(
     const scope = mintScopeForOperator(authority, operator, tenant.id);
     try {
       const check = new ImportCheck(scope, control.canary);
-      const counts = writeEntries(scope, reader, firstFrame, check);
+      const counts = await writeEntries(scope, reader, firstFrame, check);
       await check.finish(metering);
       authority.registry.restoreApiKeys(tenant, control.apiKeys);
       appendAudit(scope, { kind: 'tenant.imported', actor: 'operator', detail: { exportedAt: reader.header.exportedAt } }, now);
@@ -211,13 +264,20 @@ export async function importTenantFile(
 /**
  * Writes the entries of every frame, from the first one (which also held the tenant record) on,
  * into the scope's tables, a transaction per frame, each entry checked before it is written, and
- * checks the end record's counts.
+ * checks the end record's counts. The tenant is not usable until the import finishes, so the event
+ * loop may turn between frames.
  */
-function writeEntries(scope: TenantScope, reader: FrameReader, first: { records: ExportRecord[]; final: boolean }, check: ImportCheck): Record<string, number> {
+async function writeEntries(scope: TenantScope, reader: FrameReader, first: { records: ExportRecord[]; final: boolean }, check: ImportCheck): Promise<Record<string, number>> {
   const tables = new Map(scope.store.tables().map((entry) => [entry.name, entry]));
   const counts: Record<string, number> = {};
   let index = 0;
+  let stepStarted = performance.now();
   for (let frame: typeof first | undefined = first; frame !== undefined; frame = reader.next()) {
+    // Frames are about 1 MiB: between them the event loop turns once a step's time is spent.
+    if (performance.now() - stepStarted >= STEP_MS) {
+      await turn();
+      stepStarted = performance.now();
+    }
     const current = frame;
     scope.store.transaction(() => {
       for (const [at, record] of current.records.entries()) {

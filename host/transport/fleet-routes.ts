@@ -165,16 +165,16 @@ async function listFleetTenants(services: FleetRouteServices): Promise<unknown> 
 /**
  * `GET /v1/tenants/:id/export[?precopy=1]` with the export key in `ctx-export-key`: the tenant's
  * sealed export (of a frozen tenant; a pre-copy of one that still serves), written to a spool file
- * in one snapshot, then streamed (and the file removed). `ctx-write-mark` is the snapshot's write mark.
+ * from one read snapshot (in steps that let the loop turn), then streamed (and the file removed). `ctx-write-mark` is the snapshot's write mark.
  */
-function exportRoute(services: FleetRouteServices, operator: OperatorCredential, request: IncomingMessage, tenantId: string): RawResponse {
+async function exportRoute(services: FleetRouteServices, operator: OperatorCredential, request: IncomingMessage, tenantId: string): Promise<RawResponse> {
   const key = exportKeyOf(request);
   const precopy = new URL(request.url ?? '/', 'http://localhost').searchParams.get('precopy') === '1';
   const path = spoolPath(services.dataDir, tenantId, 'export');
   let exported: { counts: Record<string, number>; writeMark: string };
   const started = performance.now();
   try {
-    exported = exportTenantForMove(services.authority, operator, tenantId, path, key, precopy);
+    exported = await exportTenantForMove(services.authority, operator, tenantId, path, key, precopy);
   } catch (error) {
     rmSync(path, { force: true });
     throw error;

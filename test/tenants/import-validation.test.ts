@@ -61,7 +61,7 @@ test.before(async () => {
   scope.release();
   file = join(dir, 'tenant.ctx');
   const exporter = mintScopeForOperator(source.authority, operator, tenantId);
-  exportTenantFile(exporter, source.authority.registry, file, KEY);
+  await exportTenantFile(exporter, source.authority.registry, file, KEY);
   exporter.release();
 });
 test.after(async () => {

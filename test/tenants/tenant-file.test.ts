@@ -4,6 +4,7 @@
  * key, one altered byte, a missing final frame, a frame over the size limit or an id the target
  * already has are refused with nothing left behind; the frame limit holds on both sides.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -19,7 +20,7 @@ import { readAudit } from '../../host/tenants/audit.ts';
 import { createTenant } from '../../host/tenants/lifecycle.ts';
 import { mintScopeForOperator, mintScopeFromApiKey, operatorFromLocalAccess, type TenantScope } from '../../host/tenants/scope.ts';
 import { patchSettings } from '../../host/tenants/settings.ts';
-import { exportTenantFile, importTenantFile, newExportKey } from '../../host/tenants/tenant-file.ts';
+import { exportTenantFile, importTenantFile, newExportKey, startTenantExport } from '../../host/tenants/tenant-file.ts';
 import { storeFeedback } from '../../host/training/feedback.ts';
 import { openTestAuthority, type TestAuthority } from '../helpers/authority.ts';
 
@@ -62,7 +63,7 @@ async function exported(): Promise<{ source: TestAuthority; file: string; tenant
   const dir = mkdtempSync(join(tmpdir(), 'ctx-export-'));
   const file = join(dir, 'tenant.ctx');
   const exporter = mintScopeForOperator(source.authority, operator, tenant.id);
-  exportTenantFile(exporter, source.authority.registry, file, KEY);
+  await exportTenantFile(exporter, source.authority.registry, file, KEY);
   exporter.release();
   return { source, file, tenantId: tenant.id, apiKey, dir };
 }
@@ -127,7 +128,7 @@ test('an export taken while an ingest has written rows but not committed them im
     await gap;
     assert.ok(scope.store.documents.get('valves') === undefined, 'the document is not committed yet');
     const file = join(dir, 'mid-ingest.ctx');
-    exportTenantFile(scope, source.authority.registry, file, KEY);
+    await exportTenantFile(scope, source.authority.registry, file, KEY);
     resume();
     const result = await ingest;
     assert.ok(result.chunks > 0);
@@ -140,6 +141,59 @@ test('an export taken while an ingest has written rows but not committed them im
     imported.release();
   } finally {
     await target.close();
+    await source.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an export is one snapshot: what is written after it starts is not in the file, and the loop turns while it is written', async () => {
+  const { source, tenantId, dir } = await exported();
+  const target = openTestAuthority({ hexByte: '54' });
+  try {
+    const scope = mintScopeForOperator(source.authority, operator, tenantId);
+    // 15 MiB of plugin state: sealing and writing it is far more than one step of work.
+    for (let i = 0; i < 240; i += 1) scope.store.kvSet('prompt', `blob-${i}`, randomBytes(64 * 1024));
+    const file = join(dir, 'snapshot.ctx');
+    const kvBefore = [...scope.store.pluginKv.entries()].length;
+    const pending = startTenantExport(scope, source.authority.registry, file, KEY);
+    // Written after the snapshot, before the file is: neither may appear in it.
+    scope.store.kvSet('retrieval', 'after', new Uint8Array([9]));
+    scope.store.kvSet('prompt', 'blob-0', new Uint8Array([1]));
+    let turns = 0;
+    let ticking = true;
+    const tick = () => {
+      turns += 1;
+      if (ticking) setImmediate(tick);
+    };
+    setImmediate(tick);
+    const turnsBefore = turns;
+    const counts = await pending.finish();
+    ticking = false;
+    assert.ok(turns > turnsBefore, 'the event loop turned while the file was written');
+    assert.is(counts['pluginKv'], kvBefore, 'the plugin state as of the snapshot');
+    scope.release();
+    const { tenant } = await importTenantFile(target.authority, operator, file, KEY, metering);
+    const imported = mintScopeForOperator(target.authority, operator, tenant.id);
+    assert.is(imported.store.kvGet('retrieval', 'after'), undefined, 'a write after the snapshot is not in the file');
+    assert.is(imported.store.kvGet('prompt', 'blob-0')?.byteLength, 64 * 1024, 'nor is a change after it');
+    assert.equal(imported.store.kvGet('retrieval', 'state'), new Uint8Array([1, 2, 3]));
+    imported.release();
+  } finally {
+    await target.close();
+    await source.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an export started twice is refused the second time', async () => {
+  const { source, tenantId, dir } = await exported();
+  try {
+    const scope = mintScopeForOperator(source.authority, operator, tenantId);
+    const pending = startTenantExport(scope, source.authority.registry, join(dir, 'twice.ctx'), KEY);
+    await pending.finish();
+    await expectRefusal(pending.finish(), 'STORAGE_FAILED', /finished twice/);
+    scope.release();
+  } finally {
     await source.close();
     rmSync(dir, { recursive: true, force: true });
   }
@@ -196,7 +250,7 @@ test('frame size: a frame at the limit is read; one byte over is refused before 
     while (serialize(probe(size)).length + 4 > LIMITS.exportFrameBytesMax) size -= 1;
     scope.store.pluginModules.put('retrieval\u00001', new Uint8Array(size));
     const file = join(dir, 'big.ctx');
-    exportTenantFile(scope, source.authority.registry, file, KEY);
+    await exportTenantFile(scope, source.authority.registry, file, KEY);
     scope.release();
     const bytes = readFileSync(file);
     const headerEnd = bytes.indexOf(0x0a) + 1;

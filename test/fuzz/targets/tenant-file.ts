@@ -171,18 +171,18 @@ async function openFixture(): Promise<Fixture> {
   ]);
   scope.store.kvSet('retrieval', 'state', new Uint8Array([7, 8, 9]));
   scope.release();
-  const exportTo = (name: string): Buffer => {
+  const exportTo = async (name: string): Promise<Buffer> => {
     const path = join(dir, name);
     const exporter = mintScopeForOperator(source.authority, operator, tenant.id);
     try {
-      exportTenantFile(exporter, source.authority.registry, path, key);
+      await exportTenantFile(exporter, source.authority.registry, path, key);
     } finally {
       exporter.release();
     }
     return readFileSync(path);
   };
-  const a = exportTo('a.ctx');
-  const b = exportTo('b.ctx');
+  const a = await exportTo('a.ctx');
+  const b = await exportTo('b.ctx');
   const parsed = parseFile(a);
   const sealer = new Sealer(key, parsed.header);
   const records = parsed.frames.flatMap((frame, index) => plainRecords(sealer.open(frame, index, index === parsed.frames.length - 1)));
