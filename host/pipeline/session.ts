@@ -8,6 +8,7 @@
  */
 import { askCacheFor, type AskCache } from '../cache/ask-cache.ts';
 import { embedTexts, prepareIndexVectors } from '../cache/embedding-cache.ts';
+import { TenantIndex } from '../retrieval/tenant-index.ts';
 import type { CacheHit, SemanticCache } from '../cache/semantic-cache.ts';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
@@ -106,6 +107,8 @@ export class Session {
   static async open(deps: SessionDependencies): Promise<Session> {
     // A remote embedder cannot re-embed synchronously when the tenant's index loads; do it first.
     await prepareIndexVectors(deps.scope, deps.embedder);
+    // The host functions read the index synchronously: load it in steps first, if it is not yet.
+    await TenantIndex.ready(deps.scope.store, deps.embedder);
     const session = new Session(deps);
     session.#plugins = await session.#createPlugins();
     return session;

@@ -186,7 +186,7 @@ async function ingestNow(scope: TenantScope, embedder: Embedder, documents: Docu
   const texts = changed.map(({ input }) => ({ title: input.title ?? input.id, text: input.text }));
   const prepared = await steps.prepare(texts, embedder.costly ? undefined : embedder);
   const vectorsOf = await vectorSource(scope, embedder, changed, prepared);
-  const index = TenantIndex.of(store, embedder);
+  const index = await TenantIndex.ready(store, embedder);
   const chunkDelta = prepared.reduce((sum, text, i) => sum + text.pieces.length - (changed[i]?.previous?.rows.length ?? 0), 0);
   if (index.size + chunkDelta > LIMITS.chunksPerTenantMax) {
     throw new HostError('STORAGE_QUOTA', `the tenant would hold ${index.size + chunkDelta} chunks, limit ${LIMITS.chunksPerTenantMax}`);

@@ -19,6 +19,18 @@ interface RowInfo {
   metadata: Readonly<Record<string, string>>;
 }
 
+/** How long a stepwise index load works before it lets the event loop turn. */
+const LOAD_STEP_MS = 8;
+
+/** Removes rows no document lists (inside the caller's transaction). */
+function removeRows(store: TenantStore, rows: readonly number[]): void {
+  for (const row of rows) {
+    store.chunks.remove(row);
+    store.chunkTerms.remove(row);
+    store.vectors.remove(row);
+  }
+}
+
 /** One tenant's in-memory search structures. */
 export class TenantIndex {
   readonly #vectors: VectorIndex;
@@ -47,6 +59,79 @@ export class TenantIndex {
     return index;
   }
 
+  /**
+   * The index of `store`, loaded in steps of about {@link LOAD_STEP_MS} between which the event
+   * loop turns, unless it is loaded already. Whoever goes on to use the index synchronously (a
+   * session's host functions, an ingest, the document routes) awaits this first, so that a large
+   * tenant's first use after its environment opens (a restart, a cell taking over, a tenant moved
+   * here) does not hold its cell for the seconds a whole load takes. Concurrent callers share one
+   * load; a synchronous {@link of} meanwhile wins, and the stepwise result is dropped.
+   */
+  static async ready(store: TenantStore, embedder: Embedder): Promise<TenantIndex> {
+    const name = `index:${embedder.id}`;
+    const loaded = store.derivedIfBuilt<TenantIndex>(name);
+    if (loaded !== undefined) return loaded;
+    const run = store.derived(`indexLoading:${embedder.id}`, () => ({ pending: undefined as Promise<TenantIndex> | undefined }));
+    run.pending ??= TenantIndex.#loadInSteps(store, embedder).then(
+      (index) => {
+        run.pending = undefined;
+        return index;
+      },
+      (error: unknown) => {
+        run.pending = undefined;
+        throw error;
+      },
+    );
+    return run.pending;
+  }
+
+  /**
+   * {@link #load} in steps, from one read snapshot (so the index is of one moment, whatever commits
+   * while it loads; nothing that changes the index commits meanwhile, since every writer awaits
+   * {@link ready} first). Stored vectors of another embedder (a configuration change, rare) are
+   * embedded again by the synchronous load.
+   */
+  static async #loadInSteps(store: TenantStore, embedder: Embedder): Promise<TenantIndex> {
+    const name = `index:${embedder.id}`;
+    if (store.meta.get('embedderId') !== embedder.id) return TenantIndex.of(store, embedder);
+    const index = new TenantIndex(embedder);
+    const snapshot = store.readSnapshot();
+    const orphans: number[] = [];
+    try {
+      let stepStarted = performance.now();
+      const step = async (): Promise<void> => {
+        if (performance.now() - stepStarted < LOAD_STEP_MS) return;
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        stepStarted = performance.now();
+      };
+      const live = new Set<number>();
+      for (const { value: document } of store.documents.entries({ snapshot })) {
+        for (const row of document.rows) live.add(row);
+        await step();
+      }
+      for (const { value: chunk } of store.chunks.entries({ snapshot })) {
+        if (!live.has(chunk.row)) orphans.push(chunk.row);
+        else {
+          const vector = decodeVector(store.vectors.get(chunk.row, snapshot), embedder.dim);
+          if (vector === undefined) throw new Error(`row ${chunk.row} has no vector`);
+          index.add(chunk, store.chunkTerms.get(chunk.row, snapshot) ?? { terms: [], length: 0 }, vector);
+        }
+        await step();
+      }
+    } catch {
+      // A vector missing or of another size: the synchronous load embeds it again.
+      snapshot.done();
+      return TenantIndex.of(store, embedder);
+    }
+    snapshot.done();
+    const existing = store.derivedIfBuilt<TenantIndex>(name);
+    if (existing !== undefined) return existing;
+    // Synchronously from here: rows no document lists are an ingest a crash cut short (an ingest in
+    // progress would have loaded the index before writing its first row).
+    if (orphans.length > 0) store.transaction(() => removeRows(store, orphans));
+    return store.derived(name, () => index);
+  }
+
   static #load(store: TenantStore, embedder: Embedder): TenantIndex {
     const index = new TenantIndex(embedder);
     const stale = store.meta.get('embedderId') !== embedder.id;
@@ -73,11 +158,7 @@ export class TenantIndex {
     if (rewrites.length > 0 || stale || orphans.length > 0) {
       store.transaction(() => {
         for (const [row, vector] of rewrites) store.vectors.put(row, encodeVector(vector));
-        for (const row of orphans) {
-          store.chunks.remove(row);
-          store.chunkTerms.remove(row);
-          store.vectors.remove(row);
-        }
+        removeRows(store, orphans);
         store.meta.put('embedderId', embedder.id);
       });
     }

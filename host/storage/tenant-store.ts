@@ -244,6 +244,11 @@ export class TenantStore {
     this.#generationListeners.push(listener);
   }
 
+  /** A structure {@link derived} built already, or undefined (nothing is built). */
+  derivedIfBuilt<T>(name: string): T | undefined {
+    return this.#derived.get(name) as T | undefined;
+  }
+
   /**
    * An in-memory structure derived from this store (a search index, say), built once per open
    * environment and dropped with it, so a closed and reopened tenant rebuilds from disk.

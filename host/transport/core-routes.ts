@@ -130,7 +130,8 @@ export function coreRoutes(services: CoreRouteServices): Route[] {
       method: 'GET',
       pattern: /^\/v1\/documents$/,
       auth: 'tenant',
-      handle: (scope, request: IncomingMessage) => {
+      handle: async (scope, request: IncomingMessage) => {
+        const index = await TenantIndex.ready(scope.store, embedder);
         const url = new URL(request.url ?? '/', 'http://localhost');
         const limit = Math.min(Math.max(Number(url.searchParams.get('limit') ?? '100') || 100, 1), 1000);
         const after = url.searchParams.get('after') ?? undefined;
@@ -138,7 +139,6 @@ export function coreRoutes(services: CoreRouteServices): Route[] {
         for (const { value } of scope.store.documents.entries({ ...(after === undefined ? {} : { start: `${after}\u0000` }), limit })) {
           documents.push({ id: value.id, title: value.title, metadata: value.metadata, chunks: value.rows.length, chars: value.chars, updatedAt: value.updatedAt });
         }
-        const index = TenantIndex.of(scope.store, embedder);
         return { documents, chunks: index.size, generation: scope.store.counters().generation };
       },
     },
@@ -146,8 +146,9 @@ export function coreRoutes(services: CoreRouteServices): Route[] {
       method: 'DELETE',
       pattern: /^\/v1\/documents\/([^/]+)$/,
       auth: 'tenant',
-      handle: (scope, _request, params) => {
+      handle: async (scope, _request, params) => {
         const docId = params[0] ?? '';
+        await TenantIndex.ready(scope.store, embedder);
         return { deleted: docId, ...deleteDocument(scope, embedder, docId) };
       },
     },
