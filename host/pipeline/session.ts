@@ -8,7 +8,6 @@
  */
 import { askCacheFor, type AskCache } from '../cache/ask-cache.ts';
 import { embedTexts, prepareIndexVectors } from '../cache/embedding-cache.ts';
-import { TenantIndex } from '../retrieval/tenant-index.ts';
 import type { CacheHit, SemanticCache } from '../cache/semantic-cache.ts';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
@@ -16,6 +15,7 @@ import type { HostLogger } from '../log.ts';
 import { modelIdFor, type ChatModel, type ModelRouting } from '../models/model.ts';
 import type { AskResult } from '../protocol.ts';
 import type { Embedder } from '../retrieval/embedder.ts';
+import { TenantIndex } from '../retrieval/tenant-index.ts';
 import type { PluginCapabilities } from '../sandbox/capabilities.ts';
 import type { PluginModules, SessionPluginOptions, SessionPlugins, SliceRunner } from '../sandbox/session-plugins.ts';
 import { openSessionPlugins } from '../sandbox/session-plugins.ts';

@@ -165,7 +165,8 @@ async function listFleetTenants(services: FleetRouteServices): Promise<unknown> 
 /**
  * `GET /v1/tenants/:id/export[?precopy=1]` with the export key in `ctx-export-key`: the tenant's
  * sealed export (of a frozen tenant; a pre-copy of one that still serves), written to a spool file
- * from one read snapshot (in steps that let the loop turn), then streamed (and the file removed). `ctx-write-mark` is the snapshot's write mark.
+ * from one read snapshot (in steps that let the loop turn), then streamed (and the file removed).
+ * `ctx-write-mark` is the snapshot's write mark.
  */
 async function exportRoute(services: FleetRouteServices, operator: OperatorCredential, request: IncomingMessage, tenantId: string): Promise<RawResponse> {
   const key = exportKeyOf(request);
