@@ -12,7 +12,8 @@
  * - crash recovery: kill -9 of a cell until its tenant answers again;
  * - memory: resident memory of the host's processes with 200 sessions of a tenant whose plugins
  *   touch 16 MiB each at start (the budget refuses what does not fit);
- * - ingest: the slowest ask of another tenant while 8 documents of ~1M characters are ingested.
+ * - ingest: the slowest ask of another tenant while 8 documents of ~1M characters are ingested,
+ *   and while the tenant posts 8 MB bodies that are not documents.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -379,11 +380,35 @@ async function ingestStall(): Promise<void> {
     if (failedAsks > 0) throw new Error('an ask of the other tenant failed during the ingest');
     const result = await ingest;
     const took = performance.now() - started;
-    chat.close();
     const during = summarise(asks);
     heading('ingest: 8 documents of ~1M characters into one tenant; another tenant on the same cell asks meanwhile');
     line('the ingest', `${ms(took)}, ${result.body.chunks} chunks`);
     line('the other tenant\'s asks meanwhile', `${during.n} asks, p50 ${ms(during.p50)}  max ${ms(Math.max(...asks))}`, 'one process before cells: the loop held for seconds');
+
+    // Bodies that are not documents cost no ingest quota (nothing is ingested): 8 MB of a million
+    // small objects each, posted one after another, while the other tenant asks.
+    const hostile = Buffer.from(`{"documents":[${Array.from({ length: 1_000_000 }, () => '{"a":1}').join(',')}]}`);
+    const refusals: number[] = [];
+    const posting = (async () => {
+      for (let n = 0; n < 16; n += 1) refusals.push((await request(host.url, 'POST', '/v1/documents', writer.apiKey, hostile)).status);
+    })();
+    let posted = false;
+    void posting.finally(() => (posted = true));
+    const hostileAsks: number[] = [];
+    while (!posted) {
+      const asked = performance.now();
+      const answer = await chat.ask('When does the shop open?');
+      if (answer.type !== 'done') throw new Error('an ask of the other tenant failed during the hostile posts');
+      hostileAsks.push(performance.now() - asked);
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, 60 - (performance.now() - asked))));
+    }
+    await posting;
+    chat.close();
+    const hostileSummary = summarise(hostileAsks);
+    line(
+      `the same while it posts 16 bodies of ${(hostile.length / 1e6).toFixed(1)} MB that are not documents`,
+      `${hostileSummary.n} asks, p50 ${ms(hostileSummary.p50)}  max ${ms(Math.max(...hostileAsks))}  (answers: ${[...new Set(refusals)].join(', ')})`,
+    );
   } finally {
     await host.stop();
   }

@@ -215,6 +215,7 @@ export async function startCell(config: HostConfig, setup: CellSetup): Promise<C
       settingsBounds: bounds,
       liveSessions: () => cluster.liveSessions(),
       issueTicket: (scope, endUser) => cluster.issueTicket({ tenantId: scope.tenantId, keyId: scope.keyId ?? '', endUser }),
+      parseDocuments: (scope, body) => ingestService.parseDocuments(scope.tenantId, body),
       ingest: (scope, documents) => {
         ingestQuota.admit(scope.tenantId, documents.reduce((sum, document) => sum + document.text.length, 0));
         return ingestDocuments(scope, embedder, documents, ingestStepsFor(scope.tenantId));

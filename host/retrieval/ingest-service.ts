@@ -6,7 +6,8 @@
  * and a job over its time limit costs the worker, not the cell (the next job starts a fresh one).
  */
 import { Worker } from 'node:worker_threads';
-import { HostError } from '../errors.ts';
+import { HostError, type ErrorCode } from '../errors.ts';
+import type { DocumentInput } from './document-input.ts';
 import type { PreparedText } from './prepare-text.ts';
 
 /** Prepares documents off the event loop. A stateful resource: call `close()`. */
@@ -17,6 +18,13 @@ export interface IngestService {
    *   or running; STORAGE_FAILED when the job ran past its time limit or the worker failed.
    */
   prepare(tenantId: string, documents: readonly { title: string; text: string }[], localDim: number | null): Promise<PreparedText[]>;
+  /**
+   * Parses and validates a `POST /v1/documents` body for `tenantId` (document-input.ts), as a job
+   * of the same queue: the tenant's turn and its job limit apply.
+   * @throws {HostError} HTTP_BODY_INVALID, DOCUMENT_INVALID as parseDocumentsBody throws them;
+   *   TENANT_INGEST_RATE_LIMIT and STORAGE_FAILED as {@link prepare}.
+   */
+  parseDocuments(tenantId: string, body: Uint8Array): Promise<DocumentInput[]>;
   /** Stops the worker; waiting jobs fail. Idempotent. */
   close(): Promise<void>;
 }
@@ -29,18 +37,21 @@ export interface IngestServiceOptions {
   perTenantMax: number;
 }
 
+/** What the worker is asked to do (its message, without the job id). */
+type Work = { kind: 'prepare'; documents: readonly { title: string; text: string }[]; localDim: number | null } | { kind: 'parse'; body: Uint8Array };
+
 interface Job {
   tenantId: string;
-  documents: readonly { title: string; text: string }[];
-  localDim: number | null;
-  resolve(value: PreparedText[]): void;
+  work: Work;
+  resolve(value: unknown): void;
   reject(error: unknown): void;
 }
 
 type Reply =
   | { id: number; ok: true; document: number; part: PreparedText }
   | { id: number; ok: true; done: true }
-  | { id: number; ok: false; message: string };
+  | { id: number; ok: true; documents: DocumentInput[] }
+  | { id: number; ok: false; message: string; code?: ErrorCode };
 
 /** Creates the service; the worker starts with the first job. */
 export function createIngestService(options: IngestServiceOptions): IngestService {
@@ -68,11 +79,16 @@ export function createIngestService(options: IngestServiceOptions): IngestServic
     const started = new Worker(new URL('./ingest-bootstrap.mjs', import.meta.url), { execArgv: [] });
     started.unref();
     started.on('message', (reply: Reply) => {
-      if (!reply.ok) return finish(reply.id, (job) => job.reject(new HostError('STORAGE_FAILED', `the documents could not be prepared: ${reply.message}`)));
+      if (!reply.ok) {
+        // A code is the body's own fault (parse jobs); anything else is the worker's.
+        const error = reply.code !== undefined ? new HostError(reply.code, reply.message) : new HostError('STORAGE_FAILED', `the documents could not be prepared: ${reply.message}`);
+        return finish(reply.id, (job) => job.reject(error));
+      }
       if (running === null || running.id !== reply.id) return;
       if ('part' in reply) return void (running.parts[reply.document] ??= []).push(reply.part);
+      if ('documents' in reply) return finish(reply.id, (job) => job.resolve(reply.documents));
       const parts = running.parts;
-      finish(reply.id, (job) => job.resolve(job.documents.map((_, index) => joinParts(parts[index] ?? []))));
+      finish(reply.id, (job) => job.resolve(job.work.kind === 'prepare' ? job.work.documents.map((_, index) => joinParts(parts[index] ?? [])) : []));
     });
     const fail = (why: string): void => {
       if (worker === started) worker = null;
@@ -100,24 +116,26 @@ export function createIngestService(options: IngestServiceOptions): IngestServic
       finish(id, (late) => late.reject(new HostError('STORAGE_FAILED', `preparing the documents took longer than ${options.jobMsMax} ms`)));
     }, options.jobMsMax);
     running = { job, id, timer, parts: [] };
-    worker.postMessage({ id, documents: job.documents, localDim: job.localDim });
+    worker.postMessage({ id, ...job.work });
+  };
+  const submit = <T>(tenantId: string, work: Work): Promise<T> => {
+    if (closed) return Promise.reject(new HostError('STORAGE_FAILED', 'the ingest service is closed'));
+    const held = active.get(tenantId) ?? 0;
+    if (held >= options.perTenantMax) {
+      return Promise.reject(new HostError('TENANT_INGEST_RATE_LIMIT', `the tenant already has ${held} document batches being ingested, limit ${options.perTenantMax}; wait for them`));
+    }
+    active.set(tenantId, held + 1);
+    return new Promise<T>((resolve, reject) => {
+      const queue = queues.get(tenantId) ?? [];
+      queue.push({ tenantId, work, resolve: resolve as (value: unknown) => void, reject });
+      if (!queues.has(tenantId)) queues.set(tenantId, queue);
+      pump();
+    });
   };
 
   return {
-    prepare(tenantId, documents, localDim) {
-      if (closed) return Promise.reject(new HostError('STORAGE_FAILED', 'the ingest service is closed'));
-      const held = active.get(tenantId) ?? 0;
-      if (held >= options.perTenantMax) {
-        return Promise.reject(new HostError('TENANT_INGEST_RATE_LIMIT', `the tenant already has ${held} document batches being ingested, limit ${options.perTenantMax}; wait for them`));
-      }
-      active.set(tenantId, held + 1);
-      return new Promise<PreparedText[]>((resolve, reject) => {
-        const queue = queues.get(tenantId) ?? [];
-        queue.push({ tenantId, documents, localDim, resolve, reject });
-        if (!queues.has(tenantId)) queues.set(tenantId, queue);
-        pump();
-      });
-    },
+    prepare: (tenantId, documents, localDim) => submit<PreparedText[]>(tenantId, { kind: 'prepare', documents, localDim }),
+    parseDocuments: (tenantId, body) => submit<DocumentInput[]>(tenantId, { kind: 'parse', body }),
     async close() {
       if (closed) return;
       closed = true;

@@ -22,16 +22,24 @@ export async function readBody(request: IncomingMessage, maxBytes: number): Prom
 }
 
 /**
+ * Reads a JSON body without parsing it (for a large one parsed elsewhere, off the event loop).
+ * @throws {HostError} HTTP_UNSUPPORTED_MEDIA for another content type, HTTP_BODY_TOO_LARGE past the limit.
+ */
+export async function readJsonBytes(request: IncomingMessage, maxBytes: number): Promise<Buffer> {
+  const type = request.headers['content-type'] ?? '';
+  if (!/^application\/json\b/i.test(type)) {
+    throw new HostError('HTTP_UNSUPPORTED_MEDIA', `content-type must be application/json, got ${JSON.stringify(type).slice(0, 60)}`);
+  }
+  return readBody(request, maxBytes);
+}
+
+/**
  * Reads and parses a JSON body.
  * @throws {HostError} HTTP_UNSUPPORTED_MEDIA for another content type, HTTP_BODY_INVALID for bad JSON,
  *   HTTP_BODY_TOO_LARGE past the limit.
  */
 export async function readJson(request: IncomingMessage, maxBytes: number): Promise<unknown> {
-  const type = request.headers['content-type'] ?? '';
-  if (!/^application\/json\b/i.test(type)) {
-    throw new HostError('HTTP_UNSUPPORTED_MEDIA', `content-type must be application/json, got ${JSON.stringify(type).slice(0, 60)}`);
-  }
-  const body = await readBody(request, maxBytes);
+  const body = await readJsonBytes(request, maxBytes);
   try {
     return JSON.parse(body.toString('utf8'));
   } catch (error) {

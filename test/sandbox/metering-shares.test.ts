@@ -1,7 +1,8 @@
 /**
  * Shares of the workers every tenant of a cell uses: the metering worker and the ingest worker each
  * take at most two jobs of one tenant at a time (the third is refused with the tenant's code while
- * another tenant's job is still accepted), and every accepted job completes.
+ * another tenant's job is still accepted), and every accepted job completes. The ingest worker also
+ * parses and validates document bodies, off the cell's loop.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -67,6 +68,30 @@ test('ingest: a long document comes back from the worker in parts, joined exactl
     assert.equal(prepared?.terms, expected.terms);
     assert.equal([...(prepared?.vectors ?? [])], [...(expected.vectors ?? [])]);
     assert.equal(none, prepareText(empty, createLocalEmbedder({ dim: 64 })));
+  } finally {
+    await ingest.close();
+  }
+});
+
+test('ingest: a documents body is parsed and validated in the worker, with the codes and messages the body earns', async () => {
+  const ingest = createIngestService({ jobMsMax: 60_000, perTenantMax: LIMITS.ingestsPerTenantMax });
+  try {
+    const body = Buffer.from(JSON.stringify({ documents: [{ id: 'a', title: 'Ä title', text: 'Grüße aus der Werkstatt.', metadata: { lang: 'de' } }, { text: 'Second.' }] }));
+    assert.equal(await ingest.parseDocuments('t_a', body), [{ id: 'a', title: 'Ä title', text: 'Grüße aus der Werkstatt.', metadata: { lang: 'de' } }, { text: 'Second.' }]);
+    const notJson = await refusal(ingest.parseDocuments('t_a', Buffer.from('{"documents": [')));
+    assert.is(notJson.code, 'HTTP_BODY_INVALID');
+    assert.match(notJson.message, /^body is not valid JSON: /);
+    const badField = await refusal(ingest.parseDocuments('t_a', Buffer.from(JSON.stringify({ documents: [{ text: 'ok' }, { text: 'ok', metadata: { n: 1 } }] }))));
+    assert.is(badField.code, 'DOCUMENT_INVALID');
+    assert.is(badField.message, 'documents[1].metadata.n must be a string, got number');
+    const reserved = await refusal(ingest.parseDocuments('t_a', Buffer.from('{"documents": [{"text": "x", "metadata": {"__proto__": "y"}}]}')));
+    assert.is(reserved.code, 'DOCUMENT_INVALID');
+    assert.match(reserved.message, /reserved/);
+    // A parse is a job like any other: the tenant's share applies to it too.
+    const held = Array.from({ length: LIMITS.ingestsPerTenantMax }, () => ingest.parseDocuments('t_b', body));
+    assert.is((await refusal(ingest.parseDocuments('t_b', body))).code, 'TENANT_INGEST_RATE_LIMIT');
+    assert.is((await Promise.all(held)).length, LIMITS.ingestsPerTenantMax);
+    assert.is((await ingest.prepare('t_a', [{ title: 'After', text: 'The worker still prepares.' }], 64))[0]?.pieces.length, 1);
   } finally {
     await ingest.close();
   }
