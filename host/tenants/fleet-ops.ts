@@ -126,7 +126,8 @@ export async function exportTenantForMove(
  * copy (an import cut short by a crash, or repeated by a resumed move) is discarded first.
  * @returns the entries imported per table.
  * @throws {HostError} TENANT_EXISTS when the tenant serves (or is frozen) here;
- *   TENANT_EXPORT_INVALID for a bad file or key, or a file of another tenant; TENANT_INVALID.
+ *   TENANT_EXPORT_INVALID for a bad file or key, or a file of another tenant; TENANT_INVALID;
+ *   TENANT_STATE_CONFLICT while another import of the tenant runs here.
  */
 export async function importIncomingTenant(
   authority: TenantAuthority,
@@ -137,6 +138,33 @@ export async function importIncomingTenant(
   exportKey: Buffer,
   metering: MeteringService,
   now = Date.now(),
+): Promise<{ counts: Record<string, number>; status: FleetTenantStatus }> {
+  assertTenantId(tenantId);
+  // An import works in steps: a second one of the same tenant meanwhile (a controller that resumed
+  // a move while the first still ran) would discard the copy the first is writing.
+  const running = importsRunning.get(authority.registry) ?? new Set<string>();
+  importsRunning.set(authority.registry, running);
+  if (running.has(tenantId)) throw new HostError('TENANT_STATE_CONFLICT', `an import of tenant ${tenantId} is already running on this host; retry once it has ended`);
+  running.add(tenantId);
+  try {
+    return await importIncomingNow(authority, operator, tenantId, from, path, exportKey, metering, now);
+  } finally {
+    running.delete(tenantId);
+  }
+}
+
+/** Tenants being imported, per host (registry). */
+const importsRunning = new WeakMap<Registry, Set<string>>();
+
+async function importIncomingNow(
+  authority: TenantAuthority,
+  operator: OperatorCredential,
+  tenantId: string,
+  from: string | null,
+  path: string,
+  exportKey: Buffer,
+  metering: MeteringService,
+  now: number,
 ): Promise<{ counts: Record<string, number>; status: FleetTenantStatus }> {
   const { registry } = authority;
   let status = fleetStatus(registry, tenantId);

@@ -20,6 +20,7 @@ import { readAudit } from '../../host/tenants/audit.ts';
 import { createTenant } from '../../host/tenants/lifecycle.ts';
 import { mintScopeForOperator, mintScopeFromApiKey, operatorFromLocalAccess, type TenantScope } from '../../host/tenants/scope.ts';
 import { patchSettings } from '../../host/tenants/settings.ts';
+import { importIncomingTenant } from '../../host/tenants/fleet-ops.ts';
 import { exportTenantFile, importTenantFile, newExportKey, startTenantExport } from '../../host/tenants/tenant-file.ts';
 import { storeFeedback } from '../../host/training/feedback.ts';
 import { openTestAuthority, type TestAuthority } from '../helpers/authority.ts';
@@ -194,6 +195,23 @@ test('an export started twice is refused the second time', async () => {
     await expectRefusal(pending.finish(), 'STORAGE_FAILED', /finished twice/);
     scope.release();
   } finally {
+    await source.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('a second import of a tenant while one runs on the host is refused; the first completes, and a later one replaces it', async () => {
+  const { source, file, tenantId, dir } = await exported();
+  const target = openTestAuthority({ hexByte: '55' });
+  try {
+    const first = importIncomingTenant(target.authority, operator, tenantId, 'one', file, KEY, metering);
+    await expectRefusal(importIncomingTenant(target.authority, operator, tenantId, 'one', file, KEY, metering), 'TENANT_STATE_CONFLICT', /already running/);
+    const done = await first;
+    assert.equal([done.status.state, done.status.complete], ['incoming', true]);
+    const again = await importIncomingTenant(target.authority, operator, tenantId, 'one', file, KEY, metering);
+    assert.equal([again.status.state, again.status.complete], ['incoming', true], 'once it ended, a repeated import replaces the copy');
+  } finally {
+    await target.close();
     await source.close();
     rmSync(dir, { recursive: true, force: true });
   }
