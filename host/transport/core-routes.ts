@@ -28,8 +28,8 @@ export interface CoreRouteServices {
   /** Issues a single-use chat ticket for the scope's tenant. @throws {HostError} PROTOCOL_RATE_LIMIT over the tenant's share. */
   issueTicket(scope: TenantScope, endUser: string | undefined): Promise<{ ticket: string; expiresAt: number }>;
   /**
-   * Parses and validates a `POST /v1/documents` body (off the event loop in a cell: an 8 MB body's
-   * JSON.parse alone holds a loop ~80 ms).
+   * Parses and validates a `POST /v1/documents` body (off the event loop in a cell: an 8 MB body of
+   * a million small objects holds a loop ~180 ms in JSON.parse, and a refused body costs no quota).
    * @throws {HostError} HTTP_BODY_INVALID, DOCUMENT_INVALID (see retrieval/document-input.ts).
    */
   parseDocuments(scope: TenantScope, body: Uint8Array): Promise<DocumentInput[]>;
