@@ -5,7 +5,9 @@
  * with it, so it can only ever hold that tenant's chunks.
  */
 import { LIMITS } from '../limits.ts';
+import { LoopSteps } from '../loop-steps.ts';
 import type { SearchHit, SearchRequest } from '../sandbox/capabilities.ts';
+import type { KvReadSnapshot } from '../storage/lmdb.ts';
 import type { ChunkRecord, ChunkTerms, TenantStore } from '../storage/tenant-store.ts';
 import { Bm25Index } from './bm25.ts';
 import type { Embedder } from './embedder.ts';
@@ -19,16 +21,15 @@ interface RowInfo {
   metadata: Readonly<Record<string, string>>;
 }
 
-/** How long a stepwise index load works before it lets the event loop turn. */
-const LOAD_STEP_MS = 8;
-
-/** Removes rows no document lists (inside the caller's transaction). */
-function removeRows(store: TenantStore, rows: readonly number[]): void {
-  for (const row of rows) {
-    store.chunks.remove(row);
-    store.chunkTerms.remove(row);
-    store.vectors.remove(row);
-  }
+/** What a scan of the stored index found: the index, and what the load writes back. */
+interface Scan {
+  index: TenantIndex;
+  /** The stored vectors are another embedder's: all were embedded again. */
+  stale: boolean;
+  /** Vectors embedded again, by row. */
+  rewrites: [number, Float32Array][];
+  /** Rows no document lists. */
+  orphans: number[];
 }
 
 /** One tenant's in-memory search structures. */
@@ -60,9 +61,9 @@ export class TenantIndex {
   }
 
   /**
-   * The index of `store`, loaded in steps of about {@link LOAD_STEP_MS} between which the event
-   * loop turns, unless it is loaded already. Whoever goes on to use the index synchronously (a
-   * session's host functions, an ingest, the document routes) awaits this first, so that a large
+   * The index of `store`, loaded in steps between which the event loop turns (loop-steps.ts),
+   * unless it is loaded already. Whoever goes on to use the index synchronously (a session's host
+   * functions, an ingest, the document routes) awaits this first, so that a large
    * tenant's first use after its environment opens (a restart, a cell taking over, a tenant moved
    * here) does not hold its cell for the seconds a whole load takes. Concurrent callers share one
    * load; a synchronous {@link of} meanwhile wins, and the stepwise result is dropped.
@@ -88,77 +89,79 @@ export class TenantIndex {
   /**
    * {@link #load} in steps, from one read snapshot (so the index is of one moment, whatever commits
    * while it loads; nothing that changes the index commits meanwhile, since every writer awaits
-   * {@link ready} first). Stored vectors of another embedder (a configuration change, rare) are
-   * embedded again by the synchronous load.
+   * {@link ready} first).
    */
   static async #loadInSteps(store: TenantStore, embedder: Embedder): Promise<TenantIndex> {
-    const name = `index:${embedder.id}`;
-    if (store.meta.get('embedderId') !== embedder.id) return TenantIndex.of(store, embedder);
-    const index = new TenantIndex(embedder);
     const snapshot = store.readSnapshot();
-    const orphans: number[] = [];
+    let scanned: Scan;
     try {
-      let stepStarted = performance.now();
-      const step = async (): Promise<void> => {
-        if (performance.now() - stepStarted < LOAD_STEP_MS) return;
-        await new Promise<void>((resolve) => setImmediate(resolve));
-        stepStarted = performance.now();
-      };
-      const live = new Set<number>();
-      for (const { value: document } of store.documents.entries({ snapshot })) {
-        for (const row of document.rows) live.add(row);
-        await step();
-      }
-      for (const { value: chunk } of store.chunks.entries({ snapshot })) {
-        if (!live.has(chunk.row)) orphans.push(chunk.row);
-        else {
-          const vector = decodeVector(store.vectors.get(chunk.row, snapshot), embedder.dim);
-          if (vector === undefined) throw new Error(`row ${chunk.row} has no vector`);
-          index.add(chunk, store.chunkTerms.get(chunk.row, snapshot) ?? { terms: [], length: 0 }, vector);
+      const scan = TenantIndex.#scan(store, embedder, snapshot);
+      const steps = new LoopSteps();
+      for (let step = scan.next(); ; step = scan.next()) {
+        if (step.done === true) {
+          scanned = step.value;
+          break;
         }
-        await step();
+        if (steps.due) await steps.next();
       }
-    } catch {
-      // A vector missing or of another size: the synchronous load embeds it again.
+    } finally {
       snapshot.done();
-      return TenantIndex.of(store, embedder);
     }
-    snapshot.done();
-    const existing = store.derivedIfBuilt<TenantIndex>(name);
-    if (existing !== undefined) return existing;
-    // Synchronously from here: rows no document lists are an ingest a crash cut short (an ingest in
-    // progress would have loaded the index before writing its first row).
-    if (orphans.length > 0) store.transaction(() => removeRows(store, orphans));
-    return store.derived(name, () => index);
+    // A synchronous load meanwhile wins (derived builds only what is missing); otherwise the write
+    // back runs in this same turn.
+    return store.derived(`index:${embedder.id}`, () => TenantIndex.#settle(store, embedder, scanned));
   }
 
   static #load(store: TenantStore, embedder: Embedder): TenantIndex {
+    const scan = TenantIndex.#scan(store, embedder);
+    for (let step = scan.next(); ; step = scan.next()) if (step.done === true) return TenantIndex.#settle(store, embedder, step.value);
+  }
+
+  /**
+   * Builds the index from the store (from `snapshot`, when given), pausing (yielding) after each
+   * document and each chunk so that a caller may let the loop turn there.
+   */
+  static *#scan(store: TenantStore, embedder: Embedder, snapshot?: KvReadSnapshot): Generator<void, Scan> {
     const index = new TenantIndex(embedder);
-    const stale = store.meta.get('embedderId') !== embedder.id;
+    const stale = store.meta.get('embedderId', snapshot) !== embedder.id;
     const rewrites: [number, Float32Array][] = [];
     // Only rows a document record lists are live: an ingest writes its rows first and lists them in
     // its last transaction, so rows of an ingest a crash cut short (or replaced rows whose removal
-    // it cut short) are listed nowhere. They are dropped here.
+    // it cut short) are listed nowhere. They are dropped (an ingest in progress loads the index
+    // before it writes its first row, so none of its rows is taken for such a one).
+    const from = snapshot === undefined ? {} : { snapshot };
     const live = new Set<number>();
-    for (const { value: document } of store.documents.entries()) for (const row of document.rows) live.add(row);
-    const orphans: number[] = [];
-    for (const { value: chunk } of store.chunks.entries()) {
-      if (!live.has(chunk.row)) {
-        orphans.push(chunk.row);
-        continue;
-      }
-      let vector = stale ? undefined : decodeVector(store.vectors.get(chunk.row), embedder.dim);
-      if (vector === undefined) {
-        // The same text ingest embeds, so a re-embedded chunk matches a freshly ingested one.
-        vector = embedder.embed(embeddedText(chunk.title, chunk.text));
-        rewrites.push([chunk.row, vector]);
-      }
-      index.add(chunk, store.chunkTerms.get(chunk.row) ?? { terms: [], length: 0 }, vector);
+    for (const { value: document } of store.documents.entries(from)) {
+      for (const row of document.rows) live.add(row);
+      yield;
     }
+    const orphans: number[] = [];
+    for (const { value: chunk } of store.chunks.entries(from)) {
+      if (!live.has(chunk.row)) orphans.push(chunk.row);
+      else {
+        let vector = stale ? undefined : decodeVector(store.vectors.get(chunk.row, snapshot), embedder.dim);
+        if (vector === undefined) {
+          // The same text ingest embeds, so a re-embedded chunk matches a freshly ingested one.
+          vector = embedder.embed(embeddedText(chunk.title, chunk.text));
+          rewrites.push([chunk.row, vector]);
+        }
+        index.add(chunk, store.chunkTerms.get(chunk.row, snapshot) ?? { terms: [], length: 0 }, vector);
+      }
+      yield;
+    }
+    return { index, stale, rewrites, orphans };
+  }
+
+  /** Writes back what a scan found (vectors embedded again, orphan rows dropped) and returns its index. */
+  static #settle(store: TenantStore, embedder: Embedder, { index, stale, rewrites, orphans }: Scan): TenantIndex {
     if (rewrites.length > 0 || stale || orphans.length > 0) {
       store.transaction(() => {
         for (const [row, vector] of rewrites) store.vectors.put(row, encodeVector(vector));
-        removeRows(store, orphans);
+        for (const row of orphans) {
+          store.chunks.remove(row);
+          store.chunkTerms.remove(row);
+          store.vectors.remove(row);
+        }
         store.meta.put('embedderId', embedder.id);
       });
     }

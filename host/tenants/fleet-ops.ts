@@ -120,6 +120,9 @@ export async function exportTenantForMove(
   }
 }
 
+/** Tenants being imported, per host (registry). */
+const importsRunning = new WeakMap<Registry, Set<string>>();
+
 /**
  * Imports a tenant's export as an `incoming` copy that serves nothing until {@link activateTenant}.
  * The file goes through the same import (and validation) as the operator CLI's. A leftover incoming
@@ -139,7 +142,6 @@ export async function importIncomingTenant(
   metering: MeteringService,
   now = Date.now(),
 ): Promise<{ counts: Record<string, number>; status: FleetTenantStatus }> {
-  assertTenantId(tenantId);
   // An import works in steps: a second one of the same tenant meanwhile (a controller that resumed
   // a move while the first still ran) would discard the copy the first is writing.
   const running = importsRunning.get(authority.registry) ?? new Set<string>();
@@ -147,49 +149,33 @@ export async function importIncomingTenant(
   if (running.has(tenantId)) throw new HostError('TENANT_STATE_CONFLICT', `an import of tenant ${tenantId} is already running on this host; retry once it has ended`);
   running.add(tenantId);
   try {
-    return await importIncomingNow(authority, operator, tenantId, from, path, exportKey, metering, now);
+    const { registry } = authority;
+    let status = fleetStatus(registry, tenantId);
+    if (status.state === 'serving' || status.state === 'frozen') throw new HostError('TENANT_EXISTS', `tenant ${tenantId} already serves on this host; nothing was imported`);
+    if (status.state === 'incoming' && status.hasData) await discardIncoming(authority, operator, tenantId);
+    status = fleetStatus(registry, tenantId);
+    if (status.hasData) throw conflict(status, 'import', 'the tenant still has data here: shred it first');
+    const state = registry.fleetState(tenantId);
+    const previous = state?.state === 'moved' ? { to: state.to, since: state.since } : null;
+    // Incoming before the first byte lands: the copy must not serve until the controller activates it.
+    registry.setFleetState(tenantId, { state: 'incoming', since: now, from, complete: false, previous });
+    let imported: Awaited<ReturnType<typeof importTenantFile>>;
+    try {
+      imported = await importTenantFile(authority, operator, path, exportKey, metering, now);
+    } catch (error) {
+      restorePrevious(registry, tenantId, previous);
+      throw error;
+    }
+    if (imported.tenant.id !== tenantId) {
+      await deleteTenant(authority, operator, imported.tenant.id);
+      restorePrevious(registry, tenantId, previous);
+      throw new HostError('TENANT_EXPORT_INVALID', `the file holds tenant ${imported.tenant.id}, not ${tenantId}; nothing was imported`);
+    }
+    registry.setFleetState(tenantId, { state: 'incoming', since: now, from, complete: true, previous });
+    return { counts: imported.counts, status: fleetStatus(registry, tenantId) };
   } finally {
     running.delete(tenantId);
   }
-}
-
-/** Tenants being imported, per host (registry). */
-const importsRunning = new WeakMap<Registry, Set<string>>();
-
-async function importIncomingNow(
-  authority: TenantAuthority,
-  operator: OperatorCredential,
-  tenantId: string,
-  from: string | null,
-  path: string,
-  exportKey: Buffer,
-  metering: MeteringService,
-  now: number,
-): Promise<{ counts: Record<string, number>; status: FleetTenantStatus }> {
-  const { registry } = authority;
-  let status = fleetStatus(registry, tenantId);
-  if (status.state === 'serving' || status.state === 'frozen') throw new HostError('TENANT_EXISTS', `tenant ${tenantId} already serves on this host; nothing was imported`);
-  if (status.state === 'incoming' && status.hasData) await discardIncoming(authority, operator, tenantId);
-  status = fleetStatus(registry, tenantId);
-  if (status.hasData) throw conflict(status, 'import', 'the tenant still has data here: shred it first');
-  const state = registry.fleetState(tenantId);
-  const previous = state?.state === 'moved' ? { to: state.to, since: state.since } : null;
-  // Incoming before the first byte lands: the copy must not serve until the controller activates it.
-  registry.setFleetState(tenantId, { state: 'incoming', since: now, from, complete: false, previous });
-  let imported: Awaited<ReturnType<typeof importTenantFile>>;
-  try {
-    imported = await importTenantFile(authority, operator, path, exportKey, metering, now);
-  } catch (error) {
-    restorePrevious(registry, tenantId, previous);
-    throw error;
-  }
-  if (imported.tenant.id !== tenantId) {
-    await deleteTenant(authority, operator, imported.tenant.id);
-    restorePrevious(registry, tenantId, previous);
-    throw new HostError('TENANT_EXPORT_INVALID', `the file holds tenant ${imported.tenant.id}, not ${tenantId}; nothing was imported`);
-  }
-  registry.setFleetState(tenantId, { state: 'incoming', since: now, from, complete: true, previous });
-  return { counts: imported.counts, status: fleetStatus(registry, tenantId) };
 }
 
 /**

@@ -26,6 +26,7 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { deserialize, serialize } from 'node:v8';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
+import { LoopSteps } from '../loop-steps.ts';
 import type { KvKey, KvReadSnapshot } from '../storage/lmdb.ts';
 import type { MeteringService } from '../sandbox/metering-service.ts';
 import type { Registry, TenantControlRecord, TenantRecord } from '../storage/registry.ts';
@@ -95,9 +96,9 @@ export async function exportTenantFile(scope: TenantScope, registry: Registry, p
 /** An export whose snapshot is taken; `finish` writes the rest of the file. */
 export interface PendingExport {
   /**
-   * Writes every table from the snapshot, in steps of about {@link STEP_MS} between which the event
-   * loop turns (other tenants' work runs), and closes the file and the snapshot. Call it once, and
-   * keep the scope until it settles.
+   * Writes every table from the snapshot, in steps (loop-steps.ts) between which the event loop
+   * turns (other tenants' work runs), and closes the file and the snapshot. Call it once, and keep
+   * the scope until it settles.
    * @returns entries written per table.
    */
   finish(): Promise<Record<string, number>>;
@@ -137,18 +138,12 @@ export function startTenantExport(scope: TenantScope, registry: Registry, path: 
   }
 }
 
-/** How long an export or import works before it lets the event loop turn. */
-const STEP_MS = 8;
-
-/** Lets the event loop turn: I/O, timers and other tenants' slices run before the next step. */
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 async function writeTables(scope: TenantScope, writer: FrameWriter, snapshot: KvReadSnapshot): Promise<Record<string, number>> {
   const counts: Record<string, number> = {};
   // Rows at or past the snapshot's committed `nextRow` belong to an ingest still writing them, or
   // to one a crash cut short: no document lists them yet, so they stay behind.
   const committedRows = (scope.store.meta.get('counters', snapshot) as StoreMeta | undefined)?.nextRow ?? 0;
-  let stepStarted = performance.now();
+  const steps = new LoopSteps();
   for (const { name, table } of scope.store.tables()) {
     counts[name] = 0;
     const rowKeyed = ROW_TABLES.has(name);
@@ -156,10 +151,7 @@ async function writeTables(scope: TenantScope, writer: FrameWriter, snapshot: Kv
       if (rowKeyed && typeof key === 'number' && key >= committedRows) continue;
       writer.add({ kind: 'entry', table: name, key, value });
       counts[name] += 1;
-      if (performance.now() - stepStarted >= STEP_MS) {
-        await turn();
-        stepStarted = performance.now();
-      }
+      if (steps.due) await steps.next();
     }
   }
   writer.finish({ kind: 'end', counts });
@@ -275,13 +267,10 @@ async function writeEntries(scope: TenantScope, reader: FrameReader, first: { re
   const tables = new Map(scope.store.tables().map((entry) => [entry.name, entry]));
   const counts: Record<string, number> = {};
   let index = 0;
-  let stepStarted = performance.now();
+  const steps = new LoopSteps();
   for (let frame: typeof first | undefined = first; frame !== undefined; frame = reader.next()) {
     // Frames are about 256 KiB: between them the event loop turns once a step's time is spent.
-    if (performance.now() - stepStarted >= STEP_MS) {
-      await turn();
-      stepStarted = performance.now();
-    }
+    if (steps.due) await steps.next();
     const current = frame;
     scope.store.transaction(() => {
       for (const [at, record] of current.records.entries()) {

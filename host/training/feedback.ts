@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { LIMITS } from '../limits.ts';
 import type { HostLogger } from '../log.ts';
+import { loopTurn } from '../loop-steps.ts';
 import { HostError } from '../errors.ts';
 import type { TenantStore } from '../storage/tenant-store.ts';
 import { mintScopeForOperator, operatorForHost, type TenantAuthority, type TenantScope } from '../tenants/scope.ts';
@@ -150,7 +151,7 @@ export async function sweepFeedbackRetention(
     // A tenant in the middle of a move (frozen, arriving, or retired here) takes no writes; the
     // host that serves it next sweeps it.
     if (authority.registry.fleetState(tenant.id) !== undefined) continue;
-    await new Promise((resolve) => setImmediate(resolve));
+    await loopTurn();
     let scope: TenantScope;
     try {
       scope = mintScopeForOperator(authority, operatorForHost(), tenant.id);

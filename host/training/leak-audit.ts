@@ -11,6 +11,7 @@
  * much data the host holds; the time is one pass over the host's chunks.
  */
 import { HostError } from '../errors.ts';
+import { loopTurn } from '../loop-steps.ts';
 import { mintScopeForOperator, type OperatorCredential, type TenantAuthority } from '../tenants/scope.ts';
 import type { ChunkRecord } from '../storage/tenant-store.ts';
 import type { TrainingExample } from './examples.ts';
@@ -114,13 +115,13 @@ export async function compareWithHost(audit: NearDuplicateAudit, authority: Tena
         for (const { value } of page) audit.compareChunk(tenant.id, value);
         if (page.length < CHUNKS_PER_TURN) break;
         start = (page.at(-1)?.key as number) + 1;
-        await new Promise((resolve) => setImmediate(resolve));
+        await loopTurn();
       }
     } finally {
       scope.release();
     }
     compared += 1;
-    await new Promise((resolve) => setImmediate(resolve));
+    await loopTurn();
   }
   return compared;
 }

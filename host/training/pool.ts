@@ -10,6 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { HostError } from '../errors.ts';
 import { LIMITS } from '../limits.ts';
+import { loopTurn } from '../loop-steps.ts';
 import { holdsForeignCanary, type CanaryOwner } from '../pipeline/guard.ts';
 import { appendAudit } from '../tenants/audit.ts';
 import { withOperatorScope, type OperatorCredential, type TenantAuthority, type TenantScope } from '../tenants/scope.ts';
@@ -52,7 +53,7 @@ export async function buildTrainingPool(authority: TenantAuthority, operator: Op
   const dropped: DroppedExample[] = [];
   for (const tenantId of tenantIds) {
     withOperatorScope(authority, operator, tenantId, (scope) => collect(scope, owner, now, pooled, dropped));
-    await new Promise((resolve) => setImmediate(resolve));
+    await loopTurn();
   }
   const audit = new NearDuplicateAudit(pooled);
   const comparedTenants = await compareWithHost(audit, authority, operator);
