@@ -69,10 +69,33 @@ async function exported(): Promise<{ source: TestAuthority; file: string; tenant
   return { source, file, tenantId: tenant.id, apiKey, dir };
 }
 
-test('round trip to a host with another master key: every table equal, keys work, the audit chain goes on', async () => {
-  const { source, file, tenantId, apiKey, dir } = await exported();
-  const target = openTestAuthority({ hexByte: '52' });
+type Exported = Awaited<ReturnType<typeof exported>>;
+
+/** Runs `body` with {@link exported}'s tenant, then closes its host and removes the file. */
+async function withExported(body: (fixture: Exported) => Promise<void>): Promise<void> {
+  const fixture = await exported();
   try {
+    await body(fixture);
+  } finally {
+    await fixture.source.close();
+    rmSync(fixture.dir, { recursive: true, force: true });
+  }
+}
+
+/** {@link withExported} with a second, empty host (master key `hexByte` × 32) to import into. */
+async function withTarget(hexByte: string, body: (fixture: Exported, target: TestAuthority) => Promise<void>): Promise<void> {
+  await withExported(async (fixture) => {
+    const target = openTestAuthority({ hexByte });
+    try {
+      await body(fixture, target);
+    } finally {
+      await target.close();
+    }
+  });
+}
+
+test('round trip to a host with another master key: every table equal, keys work, the audit chain goes on', async () => {
+  await withTarget('52', async ({ source, file, tenantId, apiKey }, target) => {
     const before = mintScopeForOperator(source.authority, operator, tenantId);
     const original = snapshot(before);
     before.release();
@@ -94,17 +117,11 @@ test('round trip to a host with another master key: every table equal, keys work
     assert.ok(audit.verified);
     assert.equal(audit.entries.slice(-2).map((entry) => entry.kind), ['tenant.exported', 'tenant.imported']);
     scope.release();
-  } finally {
-    await target.close();
-    await source.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an export taken while an ingest has written rows but not committed them imports, without those rows', async () => {
-  const { source, tenantId, dir } = await exported();
-  const target = openTestAuthority({ hexByte: '53' });
-  try {
+  await withTarget('53', async ({ source, tenantId, dir }, target) => {
     const scope = mintScopeForOperator(source.authority, operator, tenantId);
     const rowsBefore = [...scope.store.chunks.entries()].length;
     // The ingest's steps pause once rows are written and the final transaction (the one that lists
@@ -140,17 +157,11 @@ test('an export taken while an ingest has written rows but not committed them im
     assert.is(imported.store.documents.get('valves'), undefined);
     assert.ok(imported.store.documents.get('manual') !== undefined);
     imported.release();
-  } finally {
-    await target.close();
-    await source.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an export is one snapshot: what is written after it starts is not in the file, and the loop turns while it is written', async () => {
-  const { source, tenantId, dir } = await exported();
-  const target = openTestAuthority({ hexByte: '54' });
-  try {
+  await withTarget('54', async ({ source, tenantId, dir }, target) => {
     const scope = mintScopeForOperator(source.authority, operator, tenantId);
     // 15 MiB of plugin state: sealing and writing it is far more than one step of work.
     for (let i = 0; i < 240; i += 1) scope.store.kvSet('prompt', `blob-${i}`, randomBytes(64 * 1024));
@@ -179,48 +190,32 @@ test('an export is one snapshot: what is written after it starts is not in the f
     assert.is(imported.store.kvGet('prompt', 'blob-0')?.byteLength, 64 * 1024, 'nor is a change after it');
     assert.equal(imported.store.kvGet('retrieval', 'state'), new Uint8Array([1, 2, 3]));
     imported.release();
-  } finally {
-    await target.close();
-    await source.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('an export started twice is refused the second time', async () => {
-  const { source, tenantId, dir } = await exported();
-  try {
+  await withExported(async ({ source, tenantId, dir }) => {
     const scope = mintScopeForOperator(source.authority, operator, tenantId);
     const pending = startTenantExport(scope, source.authority.registry, join(dir, 'twice.ctx'), KEY);
     await pending.finish();
     await expectRefusal(pending.finish(), 'STORAGE_FAILED', /finished twice/);
     scope.release();
-  } finally {
-    await source.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a second import of a tenant while one runs on the host is refused; the first completes, and a later one replaces it', async () => {
-  const { source, file, tenantId, dir } = await exported();
-  const target = openTestAuthority({ hexByte: '55' });
-  try {
+  await withTarget('55', async ({ file, tenantId }, target) => {
     const first = importIncomingTenant(target.authority, operator, tenantId, 'one', file, KEY, metering);
     await expectRefusal(importIncomingTenant(target.authority, operator, tenantId, 'one', file, KEY, metering), 'TENANT_STATE_CONFLICT', /already running/);
     const done = await first;
     assert.equal([done.status.state, done.status.complete], ['incoming', true]);
     const again = await importIncomingTenant(target.authority, operator, tenantId, 'one', file, KEY, metering);
     assert.equal([again.status.state, again.status.complete], ['incoming', true], 'once it ended, a repeated import replaces the copy');
-  } finally {
-    await target.close();
-    await source.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('a wrong key, an altered byte, a cut-off end: refused, and nothing is left on the target', async () => {
-  const { source, file, dir } = await exported();
-  const target = openTestAuthority({ hexByte: '53' });
-  try {
+  await withTarget('53', async ({ file, dir }, target) => {
     const bytes = readFileSync(file);
     const altered = Buffer.from(bytes);
     const middle = Math.floor(bytes.length / 2);
@@ -234,24 +229,16 @@ test('a wrong key, an altered byte, a cut-off end: refused, and nothing is left 
     await expectRefusal(importTenantFile(target.authority, operator, join(dir, 'truncated.ctx'), KEY, metering), 'TENANT_EXPORT_INVALID', /frame 0 does not authenticate|truncated/);
     assert.equal(target.authority.registry.listTenants(), [], 'no tenant registered');
     assert.ok(!existsSync(join(target.dir, 'tenants')) || readdirSync(join(target.dir, 'tenants')).length === 0, 'no directory left');
-  } finally {
-    await target.close();
-    await source.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('importing a tenant the host already has is TENANT_EXISTS and changes nothing', async () => {
-  const { source, file, tenantId, apiKey, dir } = await exported();
-  try {
+  await withExported(async ({ source, file, tenantId, apiKey }) => {
     await expectRefusal(importTenantFile(source.authority, operator, file, KEY, metering), 'TENANT_EXISTS', new RegExp(`already has tenant ${tenantId}`));
     const scope = mintScopeFromApiKey(source.authority, apiKey);
     assert.is(scope.store.chunks.count(), 1, 'the existing tenant is untouched');
     scope.release();
-  } finally {
-    await source.close();
-    rmSync(dir, { recursive: true, force: true });
-  }
+  });
 });
 
 test('frame size: a frame at the limit is read; one byte over is refused before it is decrypted', async () => {
