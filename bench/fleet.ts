@@ -46,7 +46,7 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
     // A small neighbour tenant on each host (each host has one cell), asking one question after
     // another: first alone, then while the big tenant moves between the two hosts (its export holds
     // the source's cell, its import the target's, for as long as they do not let the loop turn).
-    const neighbours = await placedNeighbours(fleet, documents.slice(0, 50));
+    const neighbours = [await benchTenant(fleet, 'bench neighbour h1', documents.slice(0, 50), 'h1'), await benchTenant(fleet, 'bench neighbour h2', documents.slice(0, 50), 'h2')];
     const neighbourQuestions = documents.slice(0, 50).map((document) => `What about ${document.text.split(' ').slice(3, 9).join(' ')}?`);
     const neighbourClients = await Promise.all(neighbours.map((neighbour) => connect({ url: fleet.router.url, apiKey: neighbour.apiKey })));
     const neighbourAsks = async (until: () => boolean, into: number[]): Promise<void> => {
@@ -132,10 +132,7 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
     // A tenant may ask asksPerTenantPerMinuteMax (6,000) questions a minute: each series asks as a
     // tenant of its own, holding the same 1,000 documents.
     const asker = async (name: string): Promise<{ apiKey: string; direct: string }> => {
-      const made = await fleet.controller.createTenant(name);
-      const auth = { authorization: `Bearer ${made.apiKey}`, 'content-type': 'application/json' };
-      await fetch(`${fleet.router.url}/v1/config`, { method: 'PATCH', headers: auth, body: JSON.stringify({ cache: { enabled: false } }) });
-      await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers: auth, body: JSON.stringify({ documents: documents.slice(0, 1_000) }) });
+      const made = await benchTenant(fleet, name, documents.slice(0, 1_000));
       return { apiKey: made.apiKey, direct: fleet.host(made.host).url };
     };
     const total = quick ? 1_000 : 2_500;
@@ -160,18 +157,14 @@ export async function runFleetBenchmarks(quick: boolean): Promise<void> {
   }
 }
 
-/** Two small tenants, one on each host of the fleet, holding `documents`, with the cache off. */
-async function placedNeighbours(fleet: Awaited<ReturnType<typeof startLocalFleet>>, documents: { id: string; text: string }[]): Promise<{ apiKey: string; host: string }[]> {
-  const placed: { apiKey: string; host: string }[] = [];
-  for (const name of ['h1', 'h2']) {
-    const made = await fleet.controller.createTenant(`bench neighbour ${name}`);
-    if (made.host !== name) await fleet.controller.moveTenant(made.tenant.id, name);
-    const auth = { authorization: `Bearer ${made.apiKey}`, 'content-type': 'application/json' };
-    await fetch(`${fleet.router.url}/v1/config`, { method: 'PATCH', headers: auth, body: JSON.stringify({ cache: { enabled: false } }) });
-    await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers: auth, body: JSON.stringify({ documents }) });
-    placed.push({ apiKey: made.apiKey, host: name });
-  }
-  return placed;
+/** A tenant holding `documents`, with the cache off (every ask does the whole work), on `host` if given. */
+async function benchTenant(fleet: Awaited<ReturnType<typeof startLocalFleet>>, name: string, documents: { id: string; text: string }[], host?: string): Promise<{ apiKey: string; host: string }> {
+  const made = await fleet.controller.createTenant(name);
+  if (host !== undefined && made.host !== host) await fleet.controller.moveTenant(made.tenant.id, host);
+  const auth = { authorization: `Bearer ${made.apiKey}`, 'content-type': 'application/json' };
+  await fetch(`${fleet.router.url}/v1/config`, { method: 'PATCH', headers: auth, body: JSON.stringify({ cache: { enabled: false } }) });
+  await fetch(`${fleet.router.url}/v1/documents`, { method: 'POST', headers: auth, body: JSON.stringify({ documents }) });
+  return { apiKey: made.apiKey, host: host ?? made.host };
 }
 
 async function asksPerSecond(url: string, apiKey: string, questions: string[], total: number): Promise<number> {
