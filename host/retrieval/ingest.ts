@@ -244,12 +244,13 @@ function removeRow(scope: TenantScope, row: number): void {
 }
 
 /**
- * Deletes one document and its chunks; bumps the generation.
+ * Deletes one document and its chunks; bumps the generation. Loads the tenant's index in steps
+ * first if it is not loaded yet (TenantIndex.ready).
  * @throws {HostError} DOCUMENT_NOT_FOUND when the tenant has no such document.
  */
-export function deleteDocument(scope: TenantScope, embedder: Embedder, docId: string): { generation: number } {
+export async function deleteDocument(scope: TenantScope, embedder: Embedder, docId: string): Promise<{ generation: number }> {
   const store = scope.store;
-  const index = TenantIndex.of(store, embedder);
+  const index = await TenantIndex.ready(store, embedder);
   const previous = store.documents.get(docId);
   if (previous === undefined) throw new HostError('DOCUMENT_NOT_FOUND', `no document has id ${JSON.stringify(docId)}`);
   const counters = store.counters();

@@ -154,8 +154,7 @@ export function coreRoutes(services: CoreRouteServices): Route[] {
       auth: 'tenant',
       handle: async (scope, _request, params) => {
         const docId = params[0] ?? '';
-        await TenantIndex.ready(scope.store, embedder);
-        return { deleted: docId, ...deleteDocument(scope, embedder, docId) };
+        return { deleted: docId, ...(await deleteDocument(scope, embedder, docId)) };
       },
     },
   ];
