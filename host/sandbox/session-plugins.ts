@@ -159,6 +159,10 @@ export async function loadBuiltinModules(dir: string = BUILTIN_PLUGINS_DIR, mete
     }
     return { ...(await compilePlugin(await metered)), builtin: true };
   };
-  const [retrieval, prompt] = await Promise.all([load('retrieval'), load('prompt')]);
-  return { retrieval, prompt };
+  // Both load at once; when both fail, the error is the retrieval slot's either way (Promise.all
+  // would reject with whichever read failed first, so the message changed from run to run).
+  const [retrieval, prompt] = await Promise.allSettled([load('retrieval'), load('prompt')]);
+  if (retrieval.status === 'rejected') throw retrieval.reason;
+  if (prompt.status === 'rejected') throw prompt.reason;
+  return { retrieval: retrieval.value, prompt: prompt.value };
 }
